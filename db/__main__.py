@@ -1,0 +1,71 @@
+"""`python -m db migrate | status`: the database admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from db import migrate as migrations
+from db.pool import connect, resolve_dsn
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    embedded_pg_dir: Path = Path(".data/postgres")
+
+
+async def _migrate(dsn: str) -> None:
+    conn = await connect(dsn)
+    try:
+        applied = await migrations.migrate(conn)
+    finally:
+        await conn.close()
+    if applied:
+        for name in applied:
+            print(f"applied {name}")
+    else:
+        print("nothing to do: the database is up to date")
+
+
+async def _status(dsn: str) -> None:
+    conn = await connect(dsn)
+    try:
+        rows = await migrations.status(conn)
+    finally:
+        await conn.close()
+    for row in rows:
+        when = row.applied_at.isoformat(timespec="seconds") if row.applied_at else "pending"
+        print(f"{row.name:50} {when}")
+    print(f"{sum(r.applied for r in rows)} applied, {sum(not r.applied for r in rows)} pending")
+
+
+COMMANDS = {"migrate": _migrate, "status": _status}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m db", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    dsn, server = resolve_dsn(settings.database_url, settings.embedded_pg_dir)
+    try:
+        asyncio.run(COMMANDS[args.command](dsn))
+    except migrations.MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

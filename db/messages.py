@@ -1,0 +1,80 @@
+"""voice_messages: the spoken turns of a call, written idempotently by their chat item id."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass, field, fields
+from datetime import datetime
+
+import asyncpg
+
+from db import ids
+from db.errors import InvalidInput, translated
+
+ROLES = ("user", "assistant", "system")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn. `id` defaults to ids.message_id(call_id, item_id), so a rewrite is a no-op."""
+
+    call_id: uuid.UUID
+    sequence_number: int
+    item_id: str
+    role: str
+    content: str = ""
+    interrupted: bool = False
+    transcript_confidence: float | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    transcription_delay_ms: float | None = None
+    end_of_turn_delay_ms: float | None = None
+    llm_ttft_ms: float | None = None
+    tts_ttfb_ms: float | None = None
+    e2e_latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tokens_used: int = 0
+    model_used: str | None = None
+    audio_url: str | None = None
+    metadata: dict = field(default_factory=dict)
+    id: uuid.UUID | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise InvalidInput(f"message role must be one of {', '.join(ROLES)}, not {self.role!r}")
+        if self.id is None:
+            object.__setattr__(self, "id", ids.message_id(self.call_id, self.item_id))
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> Message:
+        return cls(**{f.name: record[f.name] for f in fields(cls)})
+
+
+COLUMNS = tuple(f.name for f in fields(Message))
+_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
+
+INSERT_MESSAGE = f"""
+insert into voice_messages ({", ".join(COLUMNS)}) values ({_PLACEHOLDERS})
+on conflict do nothing
+"""
+
+
+async def append_messages(conn: asyncpg.Connection, *, messages: Sequence[Message]) -> None:
+    """Insert turns; one already stored (same id, or same item of the same call) is skipped.
+    Raises CallNotFound when a message's call does not exist; nothing of the batch is written
+    when it runs in the caller's transaction."""
+    with translated():
+        await conn.executemany(INSERT_MESSAGE, [astuple(m) for m in messages])
+
+
+LIST_MESSAGES = f"""
+select {", ".join(COLUMNS)} from voice_messages
+ where call_id = (select id from voice_calls where session_id = $1)
+ order by sequence_number
+"""
+
+
+async def list_messages(conn: asyncpg.Connection, *, session_id: str) -> list[Message]:
+    return [Message.from_record(r) for r in await conn.fetch(LIST_MESSAGES, session_id)]

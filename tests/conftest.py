@@ -1,0 +1,116 @@
+"""Test harness on a real Postgres: DATABASE_URL when set, else an embedded server in a
+temporary folder. The schema is migrated once into a template database; every test that asks
+for `db_dsn` (or `conn` / `pool`) gets its own clone of it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from db.embedded import EmbeddedPostgres
+from db.migrate import migrate
+from db.pool import connect, create_pool
+
+TEMPLATE = "frontdesk_template"
+
+
+def with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres | None]:
+    """The embedded server of this test run (None when DATABASE_URL points elsewhere)."""
+    if os.environ.get("DATABASE_URL"):
+        yield None
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", fsync=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def admin_dsn(pg_server: EmbeddedPostgres | None) -> str:
+    return os.environ["DATABASE_URL"] if pg_server is None else pg_server.dsn
+
+
+@pytest.fixture(scope="session")
+async def template_dsn(admin_dsn: str) -> str:
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f"drop database if exists {TEMPLATE} with (force)")
+        await admin.execute(f"create database {TEMPLATE}")
+    finally:
+        await admin.close()
+    dsn = with_database(admin_dsn, TEMPLATE)
+    conn = await connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return dsn
+
+
+async def create_clone(admin_dsn: str) -> str:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f"create database {name} template {TEMPLATE} strategy file_copy")
+    finally:
+        await admin.close()
+    return name
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f"drop database if exists {name} with (force)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db_dsn(admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
+    """A fresh, migrated database of this test's own."""
+    name = await create_clone(admin_dsn)
+    yield with_database(admin_dsn, name)
+    await drop_database(admin_dsn, name)
+
+
+@pytest.fixture
+async def empty_dsn(admin_dsn: str) -> AsyncIterator[str]:
+    """A database with nothing in it, for tests of the migrations themselves."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f"create database {name}")
+    finally:
+        await admin.close()
+    yield with_database(admin_dsn, name)
+    await drop_database(admin_dsn, name)
+
+
+@pytest.fixture
+async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await connect(db_dsn)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(db_dsn, min_size=1, max_size=25)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
