@@ -55,16 +55,18 @@ class Message:
 COLUMNS = tuple(f.name for f in fields(Message))
 _PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
 
+# Only a rewrite of the same item is skipped. A different item at a sequence number already taken
+# is a writer's bug and raises Conflict (a bare `on conflict do nothing` dropped it silently).
 INSERT_MESSAGE = f"""
 insert into voice_messages ({", ".join(COLUMNS)}) values ({_PLACEHOLDERS})
-on conflict do nothing
+on conflict (call_id, item_id) do nothing
 """
 
 
 async def append_messages(conn: asyncpg.Connection, *, messages: Sequence[Message]) -> None:
-    """Insert turns; one already stored (same id, or same item of the same call) is skipped.
-    Raises CallNotFound when a message's call does not exist; nothing of the batch is written
-    when it runs in the caller's transaction."""
+    """Insert turns; one already stored (same item of the same call) is skipped. Raises Conflict
+    for another item at a sequence number the call already uses and CallNotFound when a message's
+    call does not exist; either way nothing of the batch is written (executemany is atomic)."""
     with translated():
         await conn.executemany(INSERT_MESSAGE, [astuple(m) for m in messages])
 
