@@ -65,12 +65,18 @@ build() {
   if CGO_ENABLED=$cgo GOBIN="$tmp" go install "$pkg@$version" >"$tmp/build.log" 2>&1; then
     local built
     built=$(find "$tmp" -maxdepth 1 -type f -perm -u+x | head -n1)
-    mv -f "$built" "$BIN_DIR/$name"
-    echo "$version" >"$stamp"
-    log "building $name $version ... done in $((SECONDS - start))s"
+    if [[ -n "$built" ]] && mv -f "$built" "$BIN_DIR/$name"; then
+      echo "$version" >"$stamp"
+      log "building $name $version ... done in $((SECONDS - start))s"
+    else
+      log "FAILED to build $name $version: go install produced no binary"
+    fi
   else
     log "FAILED to build $name $version after $((SECONDS - start))s (e2e tests needing it will skip); last lines:"
     tail -n 20 "$tmp/build.log" | sed 's/^/    /'
+    if grep -q '403 Forbidden' "$tmp/build.log"; then
+      log "  (the Go module proxy reachable here refuses this module: it cannot be built on this machine)"
+    fi
     rm -f "$stamp"
   fi
   rm -rf "$tmp"
