@@ -1,5 +1,6 @@
--- 0010_call_schema_fixes: keep voice_calls.total_tokens_used exact under concurrent writers and
--- when a message moves to another call.
+-- 0010_call_schema_fixes: fixes to 0001 found by its tests. total_tokens_used stays exact under
+-- concurrent writers and when a message moves to another call; active_calls_summary gives an
+-- empty participant list rather than NULL.
 --
 -- 0001's statement trigger recomputed the sum inside one UPDATE. When two transactions add messages
 -- to the same call, the second UPDATE waits for the first's row lock and then re-checks the row
@@ -47,3 +48,32 @@ create trigger voice_messages_update_tokens_on_update_trigger
 create trigger voice_messages_update_tokens_on_delete_trigger
     after delete on voice_messages referencing old table as old_rows
     for each statement execute function voice_messages_update_tokens();
+
+-- active_calls_summary.participant_names was [] for a call nobody had joined but NULL for one
+-- everybody had left (array_agg over no rows); it is [] for both now. Same columns as in 0001.
+create or replace view active_calls_summary with (security_invoker = true) as
+select c.id,
+       c.session_id,
+       c.room_name,
+       c.status,
+       c.caller_number,
+       c.started_at,
+       c.connected_at,
+       extract(epoch from now() - coalesce(c.connected_at, c.started_at))::integer
+           as elapsed_seconds,
+       u.full_name as user_name,
+       u.email as user_email,
+       count(p.id) filter (where p.left_at is null) as participant_count,
+       coalesce(
+           array_remove(
+               array_agg(coalesce(p.participant_name, p.participant_identity) order by p.joined_at)
+                   filter (where p.left_at is null),
+               null
+           ),
+           '{}'
+       ) as participant_names
+  from voice_calls c
+  left join users u on u.id = c.user_id
+  left join call_participants p on p.call_id = c.id
+ where c.status = 'active'
+ group by c.id, u.id;
