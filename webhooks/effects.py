@@ -1,0 +1,300 @@
+"""What each verified LiveKit webhook does to the call record.
+
+Every write goes through the repositories the agent uses (db.calls, db.participants, db.events),
+whose upserts merge: the earliest start, join and connection win, the latest leave and end win,
+the first writer fills a blank, a closed call never reopens. Times come from the event
+(`created_at`, or the participant's own `joined_at`), never from our clock, so the same events
+give the same rows in any arrival order. What depends on several events (the verdict on a call
+the agent never closed, mute state, the recording) is recomputed from stored rows
+(db.call_lifecycle) each time one of them arrives.
+
+The caller owns the transaction: `record` stores the event in webhook_events and applies its
+effect, and both must commit or roll back together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from livekit.protocol.egress import EgressInfo, EgressStatus
+from livekit.protocol.models import (
+    DisconnectReason,
+    ParticipantInfo,
+    RoomEndReason,
+    TrackSource,
+    TrackType,
+)
+from livekit.protocol.webhook import WebhookEvent
+
+from db import call_lifecycle, calls, events, ids, participants, webhook_events
+from db.calls import Call
+from db.events import Event
+from webhooks.errors import InvalidWebhookEvent
+
+log = logging.getLogger(__name__)
+
+PARTICIPANT_EVENTS = ("participant_joined", "participant_left", "participant_connection_aborted")
+TRACK_EVENTS = ("track_published", "track_unpublished")
+ROOM_EVENTS = ("room_started", "room_finished", *PARTICIPANT_EVENTS, *TRACK_EVENTS)
+
+# LiveKit's SIP participant attributes (livekit-sip): who called, which of our numbers they dialed.
+SIP_CALLER = "sip.phoneNumber"
+SIP_DIALED = "sip.trunkPhoneNumber"
+SIP_CALL_ID = "sip.callID"
+
+
+def event_time(event: WebhookEvent) -> datetime:
+    """When LiveKit's server created the event (whole seconds). livekit-server always sets it;
+    for a hand-made event without one, the time we received it is the best we have."""
+    if event.created_at:
+        return datetime.fromtimestamp(event.created_at, UTC)
+    return datetime.now(UTC)
+
+
+def validate(event: WebhookEvent) -> None:
+    """Reject, before anything is written, an event whose effect would need what it lacks."""
+    if event.event in ROOM_EVENTS and not event.room.sid:
+        raise InvalidWebhookEvent(f"{event.event} without a room SID")
+    if event.event in PARTICIPANT_EVENTS + TRACK_EVENTS and not (
+        event.participant.sid and event.participant.identity
+    ):
+        raise InvalidWebhookEvent(f"{event.event} without a participant SID and identity")
+    if event.event in TRACK_EVENTS and not event.track.sid:
+        raise InvalidWebhookEvent(f"{event.event} without a track SID")
+
+
+def outcome(event: WebhookEvent) -> str:
+    """'applied' when the event changes the call record, 'ignored' when it is only stored."""
+    if event.event == "egress_ended":
+        return "applied" if event.egress_info.room_id else "ignored"
+    return "applied" if event.event in _HANDLERS else "ignored"
+
+
+async def record(conn: asyncpg.Connection, event: WebhookEvent, *, payload: Any) -> str | None:
+    """Store `event` and apply its effect; None when it was stored before (a redelivery), which
+    changes nothing. `payload` is the body as LiveKit sent it, kept in webhook_events."""
+    validate(event)
+    result = outcome(event)
+    fresh = await webhook_events.insert_webhook_event(
+        conn,
+        event_id=event.id,
+        event=event.event,
+        payload=payload,
+        created_at=event_time(event),
+        room_sid=event.room.sid or event.egress_info.room_id or None,
+        room_name=event.room.name or event.egress_info.room_name or None,
+        participant_sid=event.participant.sid or None,
+        outcome=result,
+    )
+    if not fresh:
+        return None
+    if result == "applied":
+        await apply(conn, event)
+    return result
+
+
+async def apply(conn: asyncpg.Connection, event: WebhookEvent) -> None:
+    """The effect of one event on its call (no deduplication: see `record`)."""
+    call = await _HANDLERS[event.event](conn, event, event_time(event))
+    if call.closed_by == "webhook":
+        # This event may change who was in the room: judge the unattended call again.
+        await call_lifecycle.settle_unattended_call(conn, session_id=call.session_id)
+
+
+# --- handlers: each returns the call as it was before its own change ----------------------------
+
+
+async def _room_started(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
+    call = await _ensure_call(conn, event, at)
+    await _log(conn, call, event, at, {"room_name": event.room.name})
+    return call
+
+
+async def _room_finished(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
+    call = await _ensure_call(conn, event, at)
+    verdict = await call_lifecycle.unattended_verdict(conn, session_id=call.session_id)
+    # Fills only a call nobody closed; the agent's own closing, before or after, outranks it.
+    await calls.finish_call(
+        conn, session_id=call.session_id, status=verdict.status, end_reason=verdict.end_reason,
+        ended_at=at, closed_by="webhook",
+    )
+    await _log(conn, call, event, at, {
+        "room_end_reason": _enum_name(RoomEndReason, event.room_end_reason),
+    })
+    return call
+
+
+async def _participant_event(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
+    joined = event.event == "participant_joined"
+    p = event.participant
+    call = await _ensure_call(conn, event, at)
+    await _upsert_participant(
+        conn, call, p,
+        joined_at=_participant_joined_at(p) or (at if joined else None),
+        left_at=None if joined else at,
+        # The attributes at join describe the participant; later events carry attributes that
+        # changed since (agent state ...) and would make the merge depend on arrival order.
+        attributes=dict(p.attributes) if joined else None,
+    )
+    await _log(conn, call, event, at, {
+        "participant_sid": p.sid, "identity": p.identity, "kind": _kind(p),
+        "disconnect_reason": None if joined else _enum_name(DisconnectReason, p.disconnect_reason),
+        "aborted": event.event == "participant_connection_aborted",
+    }, event_type="participant_joined" if joined else "participant_left")
+    return call
+
+
+async def _track_event(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
+    p, track = event.participant, event.track
+    call = await _ensure_call(conn, event, at)
+    await _log(conn, call, event, at, {
+        "participant_sid": p.sid, "identity": p.identity, "track_sid": track.sid,
+        "track_type": _enum_name(TrackType, track.type),
+        "source": _enum_name(TrackSource, track.source),
+        "muted": track.muted, "mime_type": track.mime_type or None,
+    })
+    # Mute state is the latest audio track event's, whatever order they came in.
+    muted = await call_lifecycle.latest_audio_mute(conn, call_id=call.id, participant_sid=p.sid)
+    await _upsert_participant(
+        conn, call, p, joined_at=_participant_joined_at(p), left_at=None, attributes=None,
+        is_muted=muted,
+    )
+    return call
+
+
+async def _egress_ended(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
+    egress = event.egress_info
+    call = await calls.start_call(
+        conn, session_id=egress.room_id, room_name=egress.room_name or None, started_at=at,
+    )
+    location = _recording_location(egress)
+    await _log(conn, call, event, at, {
+        "egress_id": egress.egress_id, "status": _enum_name(EgressStatus, egress.status),
+        "location": location, "error": egress.error or None,
+    })
+    latest = await call_lifecycle.latest_recording_location(conn, call_id=call.id)
+    if latest is not None:
+        await calls.update_call(conn, session_id=call.session_id, recording_url=latest)
+    return call
+
+
+_Handler = Callable[[asyncpg.Connection, WebhookEvent, datetime], Awaitable[Call]]
+_HANDLERS: dict[str, _Handler] = {
+    "room_started": _room_started,
+    "room_finished": _room_finished,
+    "participant_joined": _participant_event,
+    "participant_left": _participant_event,
+    "participant_connection_aborted": _participant_event,
+    "track_published": _track_event,
+    "track_unpublished": _track_event,
+    "egress_ended": _egress_ended,
+}
+
+
+# --- shared steps ----------------------------------------------------------------------------------
+
+
+async def _ensure_call(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
+    """The event's call, created if this is the first we hear of it (webhooks may arrive before
+    room_started). A SIP participant brings the caller's and the dialed number. Its row lock,
+    held to the end of the transaction, serialises the events of one call."""
+    numbers = _sip_numbers(event.participant) if event.participant.sid else {}
+    call = await calls.start_call(
+        conn, session_id=event.room.sid, room_name=event.room.name or None, started_at=at,
+        **numbers,
+    )
+    return call
+
+
+async def _upsert_participant(
+    conn: asyncpg.Connection,
+    call: Call,
+    p: ParticipantInfo,
+    *,
+    joined_at: datetime | None,
+    left_at: datetime | None,
+    attributes: dict | None,
+    is_muted: bool | None = None,
+) -> None:
+    kind = _kind(p)
+    await participants.upsert_participant(
+        conn, session_id=call.session_id, participant_sid=p.sid, identity=p.identity,
+        name=p.name or None, participant_type="agent" if kind == "agent" else "user", kind=kind,
+        attributes=attributes, joined_at=joined_at, left_at=left_at, is_muted=is_muted,
+    )
+    if kind == "agent" and joined_at is not None:
+        # The agent's arrival connects the caller to the front desk. Only the agent itself marks
+        # the call active, once it has greeted: the webhook fills connected_at, nothing more.
+        await calls.mark_connected(
+            conn, session_id=call.session_id, connected_at=joined_at, activate=False
+        )
+
+
+async def _log(
+    conn: asyncpg.Connection,
+    call: Call,
+    event: WebhookEvent,
+    at: datetime,
+    payload: dict,
+    *,
+    event_type: str | None = None,
+) -> None:
+    """The event in the call's own log; its id derives from the webhook's, so it is written once."""
+    await events.append_events(conn, events=[Event(
+        id=ids.event_id(call.id, event.id), call_id=call.id, event_type=event_type or event.event,
+        payload={"webhook_event_id": event.id, **payload}, occurred_at=at,
+    )])
+
+
+def _participant_joined_at(p: ParticipantInfo) -> datetime | None:
+    """When the participant joined, as LiveKit's server recorded it. Every event about the
+    participant carries it, so a lost or late participant_joined does not lose the time."""
+    if p.joined_at_ms:
+        return datetime.fromtimestamp(p.joined_at_ms / 1000, UTC)
+    if p.joined_at:
+        return datetime.fromtimestamp(p.joined_at, UTC)
+    return None
+
+
+def _kind(p: ParticipantInfo) -> str:
+    """LiveKit's participant kind in lower case: standard, ingress, egress, sip, agent ..."""
+    return _enum_name(ParticipantInfo.Kind, p.kind).lower()
+
+
+def _enum_name(enum: Any, number: int) -> str:
+    # A newer server may send a value this protocol version does not know.
+    try:
+        return enum.Name(number)
+    except ValueError:
+        return f"UNKNOWN_{number}"
+
+
+def _sip_numbers(p: ParticipantInfo) -> dict[str, str]:
+    if p.kind != ParticipantInfo.Kind.SIP:
+        return {}
+    found = {
+        "caller_number": p.attributes.get(SIP_CALLER),
+        "dialed_number": p.attributes.get(SIP_DIALED),
+        "sip_call_id": p.attributes.get(SIP_CALL_ID),
+    }
+    return {name: value for name, value in found.items() if value}
+
+
+def _recording_location(egress: EgressInfo) -> str | None:
+    """Where the recording went: the first file, else the segments' playlist (the deprecated
+    single-result fields of older servers included)."""
+    for result in egress.file_results:
+        if result.location:
+            return result.location
+    if egress.HasField("file") and egress.file.location:
+        return egress.file.location
+    for result in egress.segment_results:
+        if result.playlist_location:
+            return result.playlist_location
+    if egress.HasField("segments") and egress.segments.playlist_location:
+        return egress.segments.playlist_location
+    return None

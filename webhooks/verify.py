@@ -1,0 +1,109 @@
+"""Prove a webhook came from our LiveKit server, with livekit-api's own receiver.
+
+livekit-server signs each delivery with a JWT in the `Authorization` header (the bare token, no
+"Bearer"): HS256 with an API secret, `iss` = the API key, valid for five minutes, and a `sha256`
+claim holding the base64 SHA-256 of the exact body. `WebhookReceiver.receive` checks all of that
+and parses the body, but fails with bare `Exception`s and PyJWT's errors; this module turns every
+failure into our WebhookVerificationError (401) or InvalidWebhookEvent (400, a verified body that
+is not an event), with a reason that never contains a secret.
+
+Several key pairs may be configured so that keys can be rotated: the token's `iss` picks the one
+to verify with (one TokenVerifier per pair).
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+
+import jwt
+from google.protobuf.json_format import ParseError
+from livekit.api import TokenVerifier, WebhookReceiver
+from livekit.protocol.webhook import WebhookEvent
+
+from webhooks.errors import InvalidWebhookEvent, WebhookVerificationError
+
+__all__ = ["InvalidWebhookEvent", "WebhookVerificationError", "WebhookVerifier"]
+
+log = logging.getLogger(__name__)
+
+# LiveKit's own default: tolerates a little clock skew between its server and us.
+DEFAULT_LEEWAY = timedelta(minutes=1)
+
+# PyJWT's failures, most specific first (several derive from one another).
+_JWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.ImmatureSignatureError, "token not yet valid"),
+    (jwt.MissingRequiredClaimError, "token lacks a required claim (exp)"),
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.InvalidAlgorithmError, "token signed with an algorithm other than HS256"),
+    (jwt.InvalidIssuerError, "token issuer does not match its key"),
+    (jwt.DecodeError, "malformed token"),
+    (jwt.InvalidTokenError, "invalid token"),
+)
+
+
+class WebhookVerifier:
+    """Verifies deliveries against the configured API key pairs (key -> secret)."""
+
+    def __init__(self, keys: Mapping[str, str], *, leeway: timedelta = DEFAULT_LEEWAY) -> None:
+        if not keys or not all(keys.values()):
+            raise ValueError("webhook verification needs at least one API key with its secret")
+        self._receivers = {
+            key: WebhookReceiver(TokenVerifier(key, secret, leeway=leeway))
+            for key, secret in keys.items()
+        }
+
+    @property
+    def api_keys(self) -> list[str]:
+        return list(self._receivers)
+
+    def verify(self, body: bytes, authorization: str | None) -> WebhookEvent:
+        """The event in `body`, once the token proves its origin and covers exactly this body."""
+        token = (authorization or "").strip()
+        if not token:
+            raise WebhookVerificationError("missing Authorization header")
+        receiver = self._receivers.get(_issuer(token))
+        if receiver is None:
+            raise WebhookVerificationError("unknown API key")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            # The receiver hashes body.encode(): a body that is not UTF-8 cannot match.
+            raise WebhookVerificationError("body is not UTF-8") from None
+        try:
+            event = receiver.receive(text, token)
+        except ParseError as exc:
+            # Parsing comes after the hash check: the body is LiveKit's, but not an event.
+            raise InvalidWebhookEvent(f"body is not a WebhookEvent: {exc}") from None
+        except jwt.InvalidTokenError as exc:
+            raise WebhookVerificationError(_jwt_reason(exc)) from None
+        except binascii.Error:
+            raise WebhookVerificationError("malformed sha256 claim") from None
+        except Exception as exc:
+            # The receiver's own checks raise bare Exception ("sha256 was not found in the
+            # token", "hash mismatch"); anything more specific is not a verdict on the request.
+            if type(exc) is not Exception:
+                raise
+            raise WebhookVerificationError(str(exc)) from None
+        if not event.id or not event.event:
+            raise InvalidWebhookEvent("event without an id or an event name")
+        return event
+
+
+def _issuer(token: str) -> str:
+    """The API key the token claims to be signed with; checked by the receiver afterwards."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        raise WebhookVerificationError("malformed token") from None
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    if not issuer or not isinstance(issuer, str):
+        raise WebhookVerificationError("token names no API key (iss)")
+    return issuer
+
+
+def _jwt_reason(exc: jwt.InvalidTokenError) -> str:
+    return next(reason for kind, reason in _JWT_REASONS if isinstance(exc, kind))
