@@ -1,0 +1,125 @@
+"""`python -m agent demo`: one complete call in text mode, in-process, no LiveKit server.
+
+It runs the real receptionist (tools, recording, recorder) against the embedded database with
+the demo tenant, seeding it when missing: a scripted caller asks a question and books an
+appointment. With OPENAI_API_KEY set the model is real; without, a scripted stand-in, and the
+demo says so. At the end it prints the call as stored in Postgres."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from agent.call import Caller, FrontDesk
+from agent.demo_script import caller_lines, next_weekday, receptionist_policy
+from agent.providers import Providers
+from agent.receptionist import Receptionist, greeting
+from agent.recording import CallRecording
+from agent.routing import route_call
+from agent.scripted import ScriptedLLM
+from agent.session import build_session, greet, record_usage
+from agent.settings import Settings
+from agent.show import print_call
+from db.demo import NEW_YORK_NUMBER, seed_demo
+from db.migrate import migrate
+from db.pool import connect, create_pool, resolve_dsn
+from db.recorder import Recorder
+
+DEMO_CALLER = "+12125550143"
+
+
+def _providers(settings: Settings, today) -> tuple[Providers, str]:
+    if settings.openai_api_key:
+        from livekit.plugins import openai
+
+        model = openai.LLM(model=settings.llm_model, api_key=settings.openai_api_key,
+                           base_url=settings.openai_base_url or None)
+        return Providers(llm=model, models={"llm_model": settings.llm_model}), \
+            f"the real model {settings.llm_model}"
+    model = ScriptedLLM(receptionist_policy(today), model="scripted-demo")
+    return Providers(llm=model, models={"llm_model": "scripted-demo"}), \
+        "a SCRIPTED stand-in for the model (set OPENAI_API_KEY to use a real one)"
+
+
+async def _prepare(dsn: str) -> None:
+    conn = await connect(dsn)
+    try:
+        await migrate(conn)
+        tenant = await seed_demo(conn)
+        if tenant.created_anything:
+            print("Seeded the demo tenant (Bright Smile Dental).")
+    finally:
+        await conn.close()
+
+
+async def run_demo(settings: Settings, dsn: str) -> str:
+    await _prepare(dsn)
+    pool = await create_pool(dsn, min_size=1, max_size=4)
+    recorder = Recorder(dsn, spool_dir=settings.spool_dir, name="demo")
+    await recorder.start()
+    session_id = f"demo-{uuid.uuid4().hex[:12]}"
+    try:
+        caller = Caller(identity="demo-caller", number=DEMO_CALLER, dialed_number=NEW_YORK_NUMBER)
+        async with pool.acquire() as conn:
+            route = await route_call(conn, caller=caller, metadata={},
+                                     default_organization_slug=None)
+        today = datetime.now(ZoneInfo(route.location.timezone)).date()
+        providers, which = _providers(settings, today)
+        print(f"Demo call {session_id} to {route.location.name}, answered by {which}.\n")
+        recorder.start_call(session_id=session_id, room_name="demo", caller_number=caller.number,
+                            dialed_number=caller.dialed_number, metadata={"demo": True})
+        recorder.update_call(session_id=session_id, organization_id=route.organization.id,
+                             location_id=route.location.id,
+                             agent_config_id=route.config.id if route.config else None,
+                             **providers.models)
+        desk = FrontDesk(pool=pool, recorder=recorder, caller=caller, session_id=session_id,
+                         recording=CallRecording(recorder, session_id=session_id,
+                                                 llm_model=providers.models.get("llm_model")),
+                         organization_id=route.organization.id, location=route.location,
+                         config=route.config)
+        await _converse(desk, providers, route, caller_lines(next_weekday(today)))
+        await recorder.flush(settings.flush_deadline_seconds, session_id=session_id)
+        async with pool.acquire() as conn:
+            await print_call(conn, session_id=session_id)
+    finally:
+        await recorder.close()
+        await pool.close()
+    return session_id
+
+
+async def _converse(desk: FrontDesk, providers: Providers, route, lines: list[str]) -> None:
+    session = build_session(desk, providers)
+    session.on("conversation_item_added", _print_item)
+    await session.start(agent=Receptionist(desk, business=route.organization.name))
+    await greet(session, desk, greeting(desk, business=route.organization.name))
+    for line in lines:
+        if desk.closed:
+            break
+        await session.run(user_input=line)
+    record_usage(session, desk)
+    await session.aclose()
+
+
+def _print_item(event) -> None:
+    item = event.item
+    if getattr(item, "type", "") == "message" and item.role in ("user", "assistant"):
+        print(f"  {'Caller' if item.role == 'user' else 'Agent '}: {item.text_content}")
+
+
+def main(argv: list[str]) -> int:
+    argparse.ArgumentParser(prog="python -m agent demo", description=__doc__).parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    dsn, server = resolve_dsn(settings.database_url, settings.embedded_pg_dir)
+    os.environ.setdefault("DATABASE_URL", dsn)
+    try:
+        asyncio.run(run_demo(settings, dsn))
+    finally:
+        if server is not None:
+            server.stop()
+    return 0

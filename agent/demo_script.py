@@ -1,0 +1,97 @@
+"""The demo's script: what the caller says, and a rule-following stand-in for the model that
+answers it with the real tools. Plainly scripted; `python -m agent demo` says so."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+
+from livekit.agents import llm
+
+from agent.scripted import Step, last_user_text, pending_tool_outputs
+
+
+def caller_lines(day: date) -> list[str]:
+    return [
+        "Hi, do you have parking near the office?",
+        f"Great. I'd like to book a dental cleaning on {day.strftime('%A %B %-d')}.",
+        "The first time is fine. My name is Jane Doe.",
+        "Yes, please book it.",
+        "That's all, thank you. Bye!",
+    ]
+
+
+def next_weekday(today: date) -> date:
+    """The next Monday-to-Thursday after today (open at every demo location, no holidays)."""
+    day = today + timedelta(days=1)
+    while day.isoweekday() > 4 or (day.month, day.day) in ((11, 26), (12, 25), (1, 1)):
+        day += timedelta(days=1)
+    return day
+
+
+def _tool_calls(chat_ctx: llm.ChatContext, name: str) -> list[dict]:
+    return [json.loads(item.arguments) for item in chat_ctx.items
+            if isinstance(item, llm.FunctionCall) and item.name == name]
+
+
+def _outputs(chat_ctx: llm.ChatContext, name: str) -> list[str]:
+    return [item.output for item in chat_ctx.items
+            if isinstance(item, llm.FunctionCallOutput) and item.name == name and not item.is_error]
+
+
+def _first_free(chat_ctx: llm.ChatContext) -> tuple[str, str] | None:
+    """(spoken, iso) of the first free time the last availability check offered."""
+    for output in reversed(_outputs(chat_ctx, "check_availability")):
+        for line in output.splitlines():
+            if " = " in line:
+                spoken, iso = line.split(" = ", 1)
+                return spoken, iso.split(" ")[0]
+    return None
+
+
+def _after_tools(outputs: list[llm.FunctionCallOutput]) -> Step:
+    last = outputs[-1]
+    if last.is_error:
+        return Step(text=f"I'm sorry, {last.output}")
+    if last.name == "check_availability":
+        first = next((line.split(" = ")[0] for line in last.output.splitlines() if " = " in line),
+                     None)
+        return Step(text=f"The first opening is {first}. May I have your name?" if first
+                    else "I'm sorry, that week is fully booked.")
+    if last.name == "answer_question":
+        return Step(text=last.output.split(": ", 1)[-1].splitlines()[0])
+    return Step(text=last.output)
+
+
+def receptionist_policy(today: date):
+    """The demo model: fixed rules over the caller's last words and the tools' answers."""
+
+    def policy(chat_ctx: llm.ChatContext) -> Step:
+        outputs = pending_tool_outputs(chat_ctx)
+        if outputs:
+            return _after_tools(outputs)
+        said = last_user_text(chat_ctx).lower()
+        if "bye" in said or "that's all" in said:
+            return Step(text="Thank you for calling. Goodbye!", calls=[("end_call", {})])
+        if "book" in said and "cleaning" in said and "please" not in said:
+            return Step(calls=[("check_availability", {"service": "Dental cleaning",
+                                                       "date": next_weekday(today).isoformat()})])
+        if match := re.search(r"name is ([a-z ]+)", said):
+            free = _first_free(chat_ctx)
+            name = match.group(1).strip().title()
+            return Step(text=f"To confirm: a dental cleaning on {free[0] if free else 'that day'} "
+                             f"for {name}. Shall I book it?")
+        if said.startswith("yes"):
+            free = _first_free(chat_ctx)
+            names = re.findall(r"name is ([a-z ]+)", " ".join(
+                (m.text_content or "").lower() for m in chat_ctx.messages() if m.role == "user"))
+            if free and names:
+                return Step(calls=[("book_appointment", {
+                    "service": "Dental cleaning", "start_time": free[1],
+                    "customer_name": names[-1].strip().title()})])
+        if "?" in said:
+            return Step(calls=[("answer_question", {"question": said})])
+        return Step(text="How else can I help you today?")
+
+    return policy

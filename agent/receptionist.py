@@ -1,0 +1,45 @@
+"""The receptionist agent: its instructions, greeting and tools for one call."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from livekit.agents import Agent
+
+from agent.call import FrontDesk
+from agent.tools import ALL_TOOLS
+
+PROMPTS = Path(__file__).resolve().parent / "prompts"
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _values(desk: FrontDesk, business: str, now: datetime) -> _Blank:
+    local = now.astimezone(desk.location_tz)
+    caller = (f"The caller is phoning from {desk.caller.number}." if desk.caller.number
+              else "The caller joined online; ask for a phone number when booking.")
+    return _Blank(business=business, location=desk.location.name, timezone=desk.location.timezone,
+                  today=local.strftime("%A %B %-d, %Y"), now=local.strftime("%-I:%M %p"),
+                  caller_line=caller)
+
+
+def instructions(desk: FrontDesk, *, business: str, now: datetime | None = None) -> str:
+    """The base rules (prompts/instructions.md) followed by the active config's instructions."""
+    values = _values(desk, business, now or datetime.now(UTC))
+    base = (PROMPTS / "instructions.md").read_text().format_map(values)
+    extra = getattr(desk.config, "instructions", "") or ""
+    return base + ("\n\n" + extra.format_map(values) if extra else "")
+
+
+def greeting(desk: FrontDesk, *, business: str) -> str:
+    template = getattr(desk.config, "greeting", "") or (PROMPTS / "greeting.txt").read_text()
+    return template.strip().format_map(_values(desk, business, datetime.now(UTC)))
+
+
+class Receptionist(Agent):
+    def __init__(self, desk: FrontDesk, *, business: str) -> None:
+        super().__init__(instructions=instructions(desk, business=business), tools=ALL_TOOLS)

@@ -1,0 +1,57 @@
+"""What a worker process prepares once and every call in it shares: settings, the database
+pool, the recorder, the VAD and the provider factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from agent.providers import ProviderFactory, load_factory
+from agent.settings import Settings
+from db.pool import create_pool
+from db.recorder import Recorder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    factory: ProviderFactory
+    vad: Any = None
+    pool: asyncpg.Pool | None = None
+    recorder: Recorder | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def prepare(cls, settings: Settings, *, load_vad: bool = True) -> Resources:
+        """The synchronous part, run in the process's setup hook (no event loop yet)."""
+        vad = None
+        if load_vad:
+            from livekit.plugins import silero
+
+            vad = silero.VAD.load()
+        return cls(settings=settings, factory=load_factory(settings.providers), vad=vad)
+
+    async def ready(self) -> Resources:
+        """Open the pool and start the recorder on the process's event loop, once."""
+        async with self._lock:
+            if self.pool is None:
+                dsn = self.settings.database_url or os.environ["DATABASE_URL"]
+                self.pool = await create_pool(dsn, min_size=1, max_size=5)
+                self.recorder = Recorder(dsn, spool_dir=self.settings.spool_dir, name="agent")
+                await self.recorder.start()
+        return self
+
+    async def close(self) -> None:
+        if self.recorder is not None:
+            await self.recorder.close(deadline=self.settings.flush_deadline_seconds)
+            self.recorder = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None

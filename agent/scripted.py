@@ -1,0 +1,104 @@
+"""A scripted stand-in for the LLM: it follows a fixed policy instead of thinking.
+
+Used by `python -m agent demo` when no OPENAI_API_KEY is set (the demo says so plainly) and by
+the tests, where a real model is out of reach. It speaks LiveKit's LLM interface, so the rest
+of the agent (tools, recording, metrics) runs exactly as with a real model."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from livekit.agents import APIConnectOptions, llm
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
+
+
+@dataclass
+class Step:
+    """What the model does next: say `text`, and/or call tools [(name, arguments)]."""
+
+    text: str | None = None
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+Policy = Callable[[llm.ChatContext], Step]
+
+
+def last_user_text(chat_ctx: llm.ChatContext) -> str:
+    for item in reversed(chat_ctx.items):
+        if isinstance(item, llm.ChatMessage) and item.role == "user":
+            return item.text_content or ""
+    return ""
+
+
+def pending_tool_outputs(chat_ctx: llm.ChatContext) -> list[llm.FunctionCallOutput]:
+    """Tool outputs that arrived after the last user or assistant message."""
+    outputs = []
+    for item in reversed(chat_ctx.items):
+        if isinstance(item, llm.FunctionCallOutput):
+            outputs.append(item)
+        elif isinstance(item, llm.ChatMessage) and item.role in ("user", "assistant"):
+            break
+    return list(reversed(outputs))
+
+
+class ScriptedLLM(llm.LLM):
+    def __init__(self, policy: Policy, *, model: str = "scripted", delay: float = 0.0) -> None:
+        super().__init__()
+        self.policy = policy
+        self._model = model
+        self.delay = delay
+        self._ids = itertools.count(1)
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def provider(self) -> str:
+        return "scripted"
+
+    def chat(
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool] | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
+        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
+        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
+    ) -> llm.LLMStream:
+        return _ScriptedStream(self, chat_ctx=chat_ctx, tools=tools or [],
+                               conn_options=conn_options)
+
+
+class _ScriptedStream(llm.LLMStream):
+    async def _run(self) -> None:
+        scripted: ScriptedLLM = self._llm  # type: ignore[assignment]
+        step = scripted.policy(self._chat_ctx)
+        request_id = f"scripted-{next(scripted._ids)}"
+        if scripted.delay:
+            await asyncio.sleep(scripted.delay)
+        words = (step.text or "").split(" ") if step.text else []
+        for i, word in enumerate(words):
+            chunk = word if i == 0 else " " + word
+            self._event_ch.send_nowait(llm.ChatChunk(
+                id=request_id, delta=llm.ChoiceDelta(role="assistant", content=chunk)))
+        if step.calls:
+            self._event_ch.send_nowait(llm.ChatChunk(id=request_id, delta=llm.ChoiceDelta(
+                role="assistant",
+                tool_calls=[
+                    llm.FunctionToolCall(name=name, arguments=json.dumps(arguments),
+                                         call_id=f"{request_id}-call-{n}")
+                    for n, (name, arguments) in enumerate(step.calls)
+                ],
+            )))
+        prompt_tokens = sum(len((m.text_content or "").split()) for m in self._chat_ctx.messages())
+        completion_tokens = max(1, len(words))
+        self._event_ch.send_nowait(llm.ChatChunk(id=request_id, usage=llm.CompletionUsage(
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens)))

@@ -1,0 +1,43 @@
+"""The agent worker's settings: read once, at the entrypoint, from the environment or `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # LiveKit (defaults match `livekit-server --dev`)
+    livekit_url: str = "ws://localhost:7880"
+    livekit_api_key: str = "devkey"
+    livekit_api_secret: str = "secret"
+    agent_name: str = Field(
+        "", description="empty: automatic dispatch to every room; a name: explicit dispatch only"
+    )
+
+    # Database
+    database_url: str | None = None
+    embedded_pg_dir: Path = Path(".data/postgres")
+    migrate_on_start: bool = True
+    spool_dir: Path = Path(".data/spool")
+
+    # Providers: an import path `module:function` returning agent.providers.Providers
+    providers: str = "agent.providers:cloud"
+    deepgram_api_key: str | None = None
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    stt_model: str = "nova-3"
+    llm_model: str = "gpt-4o-mini"
+    tts_provider: str = "openai"  # openai | deepgram
+    tts_voice: str = "alloy"
+    tts_model: str | None = None
+
+    # Which business answers when a call cannot be routed by the number dialled
+    default_organization_slug: str | None = None
+
+    # End of call: how long the job waits for the recorder to write the last rows
+    flush_deadline_seconds: float = 5.0

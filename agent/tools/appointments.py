@@ -1,0 +1,176 @@
+"""Booking, finding, moving and cancelling appointments."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from livekit.agents import RunContext, ToolError, function_tool
+
+from agent.call import FrontDesk
+from agent.tools._common import parse_date, parse_local_time, speakable_errors, spoken_time
+from db import appointments, calls, catalog, slots
+from db.slots import BookingRules
+
+
+def _rules(desk: FrontDesk) -> BookingRules:
+    return desk.config.booking_rules if desk.config is not None else BookingRules()
+
+
+@function_tool
+async def list_services(context: RunContext[FrontDesk]) -> str:
+    """The services this business offers, with their length and price."""
+    desk = context.userdata
+    with speakable_errors():
+        async with desk.pool.acquire() as conn:
+            services = await catalog.list_services(conn, organization_id=desk.organization_id)
+    return "\n".join(
+        f"{s.name}: {s.duration_minutes} minutes" + (f", {s.price} {s.currency}" if s.price else "")
+        for s in services
+    )
+
+
+@function_tool
+async def check_availability(context: RunContext[FrontDesk], service: str, date: str) -> str:
+    """Free appointment times for a service on a given day (and the days after it, if that day
+    is full). Offer the caller two or three of them.
+
+    Args:
+        service: the service name, e.g. "cleaning"
+        date: the day the caller wants, YYYY-MM-DD, in the location's local calendar
+    """
+    desk = context.userdata
+    day = parse_date(date)
+    with speakable_errors():
+        async with desk.pool.acquire() as conn:
+            wanted = await catalog.find_service(conn, organization_id=desk.organization_id,
+                                                name=service)
+            free = await slots.available_slots(
+                conn, location_id=desk.location.id, service_id=wanted.id, start_date=day,
+                end_date=day + timedelta(days=6), rules=_rules(desk), limit=6)
+    if not free:
+        return f"No free time for a {wanted.name} in the week from {day.isoformat()}."
+    tz = desk.location.timezone
+    return f"Free times for a {wanted.name} (local time, pass the ISO form to book):\n" + "\n".join(
+        f"{spoken_time(s.starts_at, tz)} = {s.starts_at.astimezone(desk.location_tz).isoformat()}"
+        + (f" with {s.provider_name}" if s.provider_name else "")
+        for s in free
+    )
+
+
+@function_tool
+async def book_appointment(
+    context: RunContext[FrontDesk], service: str, start_time: str, customer_name: str,
+    phone_number: str | None = None,
+) -> str:
+    """Book an appointment. Only call this after you have read the service, the day and time and
+    the name back to the caller and they said yes.
+
+    Args:
+        service: the service name, e.g. "cleaning"
+        start_time: local start time, YYYY-MM-DDTHH:MM, one of the free times you found
+        customer_name: the caller's full name
+        phone_number: a number to reach them; leave empty to use the number they are calling from
+    """
+    desk = context.userdata
+    phone = phone_number or desk.caller.number
+    if not phone:
+        raise ToolError("ask the caller for a phone number to put on the booking")
+    starts_at = parse_local_time(start_time, desk.location.timezone)
+    with speakable_errors():
+        async with desk.pool.acquire() as conn, conn.transaction():
+            wanted = await catalog.find_service(conn, organization_id=desk.organization_id,
+                                                name=service)
+            # The appointment points at this call: make sure its row exists (a no-op merge
+            # when the recorder wrote it already).
+            await calls.start_call(conn, session_id=desk.session_id)
+            booked = await appointments.book(
+                conn, location_id=desk.location.id, service_id=wanted.id, starts_at=starts_at,
+                customer_name=customer_name, customer_phone=phone, call_id=desk.call_id,
+                rules=_rules(desk))
+    desk.recording.event("appointment_booked", _summary(booked), key=f"booked:{booked.id}")
+    desk.achieved("appointment_booked")
+    return (f"Booked: {booked.service_name} on {spoken_time(booked.starts_at, booked.timezone)}"
+            f"{' with ' + booked.provider_name if booked.provider_name else ''}. "
+            f"Confirmation code {' '.join(booked.confirmation_code)}.")
+
+
+@function_tool
+async def find_appointment(context: RunContext[FrontDesk], confirmation_code: str | None = None) -> str:
+    """Find the caller's upcoming appointments, by confirmation code or, without one, by the
+    number they are calling from.
+
+    Args:
+        confirmation_code: the code the caller gives, if any
+    """
+    desk = context.userdata
+    with speakable_errors():
+        async with desk.pool.acquire() as conn:
+            if confirmation_code:
+                found = [await appointments.find_by_code(
+                    conn, code=confirmation_code, organization_id=desk.organization_id)]
+            elif desk.caller.number:
+                found = await appointments.find_by_phone(
+                    conn, organization_id=desk.organization_id, phone=desk.caller.number)
+            else:
+                raise ToolError("ask the caller for their confirmation code")
+    if not found:
+        return "No upcoming appointments for this caller."
+    return "\n".join(
+        f"{a.confirmation_code}: {a.service_name} on {spoken_time(a.starts_at, a.timezone)} "
+        f"({a.status})" for a in found)
+
+
+@function_tool
+async def reschedule_appointment(
+    context: RunContext[FrontDesk], confirmation_code: str, new_start_time: str
+) -> str:
+    """Move an appointment to a new time (the old time is kept if the new one cannot be had).
+    Confirm the new time with the caller first.
+
+    Args:
+        confirmation_code: the appointment's confirmation code
+        new_start_time: local start time, YYYY-MM-DDTHH:MM
+    """
+    desk = context.userdata
+    starts_at = parse_local_time(new_start_time, desk.location.timezone)
+    with speakable_errors():
+        async with desk.pool.acquire() as conn, conn.transaction():
+            current = await appointments.find_by_code(
+                conn, code=confirmation_code, organization_id=desk.organization_id)
+            await calls.start_call(conn, session_id=desk.session_id)
+            moved = await appointments.reschedule(
+                conn, appointment_id=current.id, starts_at=starts_at, call_id=desk.call_id,
+                rules=_rules(desk))
+    desk.recording.event("appointment_rescheduled",
+                         {**_summary(moved), "previous_starts_at": current.starts_at.isoformat()},
+                         key=f"rescheduled:{moved.id}:{moved.starts_at.isoformat()}")
+    desk.achieved("appointment_rescheduled")
+    return f"Moved to {spoken_time(moved.starts_at, moved.timezone)}; the code stays the same."
+
+
+@function_tool
+async def cancel_appointment(context: RunContext[FrontDesk], confirmation_code: str) -> str:
+    """Cancel an appointment. Confirm with the caller before cancelling.
+
+    Args:
+        confirmation_code: the appointment's confirmation code
+    """
+    desk = context.userdata
+    with speakable_errors():
+        async with desk.pool.acquire() as conn, conn.transaction():
+            current = await appointments.find_by_code(
+                conn, code=confirmation_code, organization_id=desk.organization_id)
+            await calls.start_call(conn, session_id=desk.session_id)
+            cancelled = await appointments.cancel(conn, appointment_id=current.id,
+                                                  call_id=desk.call_id, reason="caller asked")
+    desk.recording.event("appointment_cancelled", _summary(cancelled),
+                         key=f"cancelled:{cancelled.id}")
+    desk.achieved("appointment_cancelled")
+    return f"Cancelled the {cancelled.service_name} on " \
+           f"{spoken_time(cancelled.starts_at, cancelled.timezone)}."
+
+
+def _summary(appointment: appointments.Appointment) -> dict:
+    return {"appointment_id": str(appointment.id), "code": appointment.confirmation_code,
+            "service": appointment.service_name, "starts_at": appointment.starts_at.isoformat(),
+            "provider": appointment.provider_name, "location_id": str(appointment.location_id)}

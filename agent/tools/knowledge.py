@@ -1,0 +1,56 @@
+"""Questions about the business: the knowledge base and opening hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from livekit.agents import RunContext, function_tool
+
+from agent.call import FrontDesk
+from agent.tools._common import speakable_errors, spoken_time
+from db import hours, knowledge
+
+
+@function_tool
+async def answer_question(context: RunContext[FrontDesk], question: str) -> str:
+    """Look up the business's own answer to a caller's question (parking, prices, insurance,
+    policies, directions, services...). Always use this instead of guessing; if it finds nothing,
+    say you don't know and offer to transfer the caller.
+
+    Args:
+        question: the caller's question in their own words, e.g. "do you have parking"
+    """
+    desk = context.userdata
+    with speakable_errors():
+        async with desk.pool.acquire() as conn:
+            facts = await knowledge.search(conn, organization_id=desk.organization_id,
+                                           location_id=desk.location.id, query=question, limit=2)
+    if not facts:
+        return "No answer on file for that question."
+    desk.achieved("information_provided")
+    return "\n".join(f"{fact.title}: {fact.content}" for fact in facts)
+
+
+@function_tool
+async def opening_hours(context: RunContext[FrontDesk]) -> str:
+    """Whether the location is open now, until when, when it next opens, and its hours for the
+    coming week. Use it for any question about opening hours or whether someone is there."""
+    desk = context.userdata
+    tz = desk.location.timezone
+    now = datetime.now(UTC)
+    with speakable_errors():
+        async with desk.pool.acquire() as conn:
+            status = await hours.opening_status(conn, location_id=desk.location.id, now=now)
+            week = await hours.load_schedule(conn, location_id=desk.location.id,
+                                             start=now.date(), end=now.date() + timedelta(days=7))
+    lines = [f"Open now until {spoken_time(status.open_until, tz)}." if status.is_open
+             else "Closed right now."]
+    if status.next_opening:
+        lines.append(f"Next opening: {spoken_time(status.next_opening, tz)}.")
+    for offset in range(7):
+        day = now.astimezone(week.tz).date() + timedelta(days=offset)
+        spans = [f"{o.strftime('%-I:%M %p')} to {c.strftime('%-I:%M %p')}"
+                 for o, c in week.local_hours(day)]
+        lines.append(f"{day.strftime('%A %B %-d')}: {', '.join(spans) if spans else 'closed'}")
+    desk.achieved("information_provided")
+    return "\n".join(lines)
