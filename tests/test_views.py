@@ -13,13 +13,15 @@ from db.messages import Message
 
 pytestmark = pytest.mark.db
 
-NOW = datetime.now(UTC)
-MIDNIGHT = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
-TWO_DAYS_AGO, YESTERDAY = MIDNIGHT - timedelta(days=2), MIDNIGHT - timedelta(days=1)
 
 
 def ago(seconds: float) -> datetime:
-    return NOW - timedelta(seconds=seconds)
+    return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
+def days_ago(days: int) -> datetime:
+    """Midnight UTC `days` days ago."""
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
 
 
 @pytest.fixture
@@ -72,10 +74,10 @@ async def test_active_calls_summary_lists_active_calls_with_who_is_in_them(utc):
         "Ada Lovelace", "ada@example.com", "+15550100")
     assert a["participant_count"] == 2
     assert a["participant_names"] == ["Caller", "agent-1"]  # by join time; Bob has left
-    assert abs(a["elapsed_seconds"] - 100) <= 2  # from connection, not from start
+    assert abs(a["elapsed_seconds"] - 100) <= 5  # from connection (start was 120 s ago)
     b = rows["RM_b"]
     assert (b["user_name"], b["participant_count"], b["participant_names"]) == (None, 0, [])
-    assert abs(b["elapsed_seconds"] - 30) <= 2
+    assert abs(b["elapsed_seconds"] - 30) <= 5
     c = rows["RM_c"]
     assert (c["participant_count"], c["participant_names"]) == (0, [])
 
@@ -114,19 +116,20 @@ async def test_call_analytics_counts_messages_by_role_and_latency(utc):
 
 async def test_conversation_success_rate_per_day_over_ended_calls(utc):
     conn = utc
-    day1, day2 = TWO_DAYS_AGO + timedelta(hours=12), YESTERDAY + timedelta(hours=12)
+    two_days_ago, yesterday = days_ago(2), days_ago(1)
+    day1, day2 = two_days_ago + timedelta(hours=12), yesterday + timedelta(hours=12)
     statuses_day1 = ["completed", "completed", "completed", "failed", "abandoned", "active", None]
     for n, status in enumerate(statuses_day1):
         await call(conn, f"RM_d1_{n}", started_at=day1 + timedelta(minutes=n), status=status)
     for n, status in enumerate(["completed", "failed", "failed"]):
         await call(conn, f"RM_d2_{n}", started_at=day2 + timedelta(minutes=n), status=status)
-    await call(conn, "RM_old", started_at=NOW - timedelta(days=40), status="completed")
+    await call(conn, "RM_old", started_at=days_ago(40), status="completed")
 
     rows = [dict(r) for r in await conn.fetch("select * from conversation_success_rate order by date")]
     assert rows == [
-        {"date": TWO_DAYS_AGO, "success_rate": Decimal("60.00"), "total_conversations": 5,
+        {"date": two_days_ago, "success_rate": Decimal("60.00"), "total_conversations": 5,
          "completed": 3, "failed": 1, "abandoned": 1},
-        {"date": YESTERDAY, "success_rate": Decimal("33.33"), "total_conversations": 3,
+        {"date": yesterday, "success_rate": Decimal("33.33"), "total_conversations": 3,
          "completed": 1, "failed": 2, "abandoned": 0},
     ]
 
