@@ -14,7 +14,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
@@ -24,6 +24,7 @@ from livekit.protocol.egress import EgressInfo, EgressStatus
 from livekit.protocol.models import ParticipantInfo, TrackInfo, TrackSource, TrackType
 from livekit.protocol.webhook import WebhookEvent
 
+from db.call_lifecycle import AGENT_LEFT_OPEN
 from webhooks.app import WEBHOOK_PATH, create_app
 from webhooks.verify import WebhookVerifier
 
@@ -169,6 +170,11 @@ CALL_ROWS = {
 }
 
 
+def at(offset: float) -> datetime:
+    """The timestamptz of T0 + offset, as the service stores event times."""
+    return datetime.fromtimestamp(T0 + offset, UTC)
+
+
 async def call_rows(conn: asyncpg.Connection, session_id: str) -> dict[str, list[dict]]:
     rows = {}
     for table, (query, ignored) in CALL_ROWS.items():
@@ -177,3 +183,20 @@ async def call_rows(conn: asyncpg.Connection, session_id: str) -> dict[str, list
             for r in await conn.fetch(query, session_id)
         ]
     return rows
+
+
+def check_realistic_call(rows: dict, session_id: str) -> None:
+    """What the webhooks of realistic_call() alone must leave, whatever their order."""
+    [call] = rows["voice_calls"]
+    assert (call["status"], call["end_reason"], call["closed_by"]) == ("failed", AGENT_LEFT_OPEN, "webhook")
+    assert (call["caller_number"], call["dialed_number"], call["sip_call_id"]) == (
+        CALLER_NUMBER, DIALED_NUMBER, SIP_CALL_ID)
+    assert (call["started_at"], call["connected_at"], call["ended_at"]) == (at(0), at(2), at(62))
+    assert call["duration_seconds"] == 60 and call["room_name"] == f"call-{session_id}"
+    by_sid = {p["participant_sid"]: p for p in rows["call_participants"]}
+    assert (by_sid["PA_caller"]["joined_at"], by_sid["PA_caller"]["left_at"]) == (at(1), at(60))
+    assert (by_sid["PA_agent"]["joined_at"], by_sid["PA_agent"]["left_at"]) == (at(2), at(61))
+    assert by_sid["PA_caller"]["kind"] == "sip" and by_sid["PA_caller"]["participant_type"] == "user"
+    assert by_sid["PA_agent"]["kind"] == "agent" and by_sid["PA_agent"]["participant_type"] == "agent"
+    assert by_sid["PA_caller"]["attributes"]["sip.phoneNumber"] == CALLER_NUMBER
+    assert len(rows["call_events"]) == 7 and len(rows["webhook_events"]) == 7

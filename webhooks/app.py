@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import asyncpg
 from aiohttp import web
+from livekit.protocol.webhook import WebhookEvent
 
 from db import migrate
-from db.errors import DatabaseError, Unavailable, translated
+from db.errors import Conflict, DatabaseError, Unavailable, translated
 from webhooks import effects
 from webhooks.errors import BodyTooLarge, InvalidWebhookEvent, WebhookVerificationError
 from webhooks.verify import WebhookVerifier
@@ -31,6 +33,8 @@ WEBHOOK_PATH = "/livekit/webhook"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _CHUNK = 64 * 1024
 _READY_TIMEOUT_S = 2.0
+_ATTEMPTS = 3
+_DEADLOCK, _SERIALIZATION_FAILURE = "40P01", "40001"
 
 
 def create_app(
@@ -72,9 +76,7 @@ class _Handlers:
             return _error(400, str(exc))
 
         try:
-            with translated():
-                async with self._pool.acquire() as conn, conn.transaction():
-                    result = await effects.record(conn, event, payload=json.loads(body))
+            result = await self._store(event, json.loads(body))
         except Unavailable as exc:
             log.warning("webhook %s (%s) not stored, database unavailable: %s",
                         event.id, event.event, exc)
@@ -84,6 +86,21 @@ class _Handlers:
             return _error(500, "could not record the event")
         log.debug("webhook %s %s: %s", event.id, event.event, result or "duplicate")
         return web.json_response({"status": result or "duplicate"})
+
+    async def _store(self, event: WebhookEvent, payload: Any) -> str | None:
+        """Store and apply the event in one transaction, retried when it lost a race with a
+        concurrent writer of the same call (the whole transaction rolled back, so a retry is
+        safe): two first events of one room both inserting its call, or a deadlock."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with translated():
+                    async with self._pool.acquire() as conn, conn.transaction():
+                        return await effects.record(conn, event, payload=payload)
+            except DatabaseError as exc:
+                if attempt == _ATTEMPTS or not _lost_a_race(exc):
+                    raise
+                log.info("webhook %s (%s) lost a race, retrying: %s", event.id, event.event, exc)
+        raise AssertionError("unreachable")
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -115,6 +132,13 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
             raise BodyTooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _lost_a_race(exc: DatabaseError) -> bool:
+    # Conflict: a unique key taken by a concurrent insert that ON CONFLICT did not arbitrate
+    # (voice_calls' primary key when two transactions create the same call).
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return isinstance(exc, Conflict) or sqlstate in (_DEADLOCK, _SERIALIZATION_FAILURE)
 
 
 def _error(status: int, message: str) -> web.Response:
