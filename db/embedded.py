@@ -138,6 +138,10 @@ class EmbeddedPostgres:
                 log.info("using the embedded Postgres already running on %s", self.data_dir)
                 return self
             account = _service_account()
+            if account is not None:
+                # On every start, not only at initdb: an ancestor may have been tightened since
+                # (pytest resets /tmp/pytest-of-<user> to 0700 whenever a session starts).
+                _make_traversable(self.data_dir)
             self._initdb(account)
             self._spawn(account)
             self._wait_ready(timeout)
@@ -149,7 +153,6 @@ class EmbeddedPostgres:
             return
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         if account is not None:
-            _make_traversable(self.data_dir)
             os.chown(self.data_dir, *account)
         log.info("creating a new embedded Postgres cluster in %s", self.data_dir)
         result = subprocess.run(

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -58,12 +61,20 @@ async def wait_gone(pids: list[int], within: float) -> float:
     return time.monotonic() - start
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data folder outside pytest's tmp_path: another pytest session starting meanwhile resets
+    /tmp/pytest-of-<user> to 0700, which would race with the server's start when we are root."""
+    base = Path(tempfile.mkdtemp(prefix="frontdesk-embedded-test-"))
+    yield base / "data"
+    shutil.rmtree(base, ignore_errors=True)
+
+
 def dsn(port: int) -> str:
     return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
-async def test_server_dies_with_its_killed_owner_and_the_folder_starts_again(tmp_path, repo_root):
-    data_dir = tmp_path / "data"
+async def test_server_dies_with_its_killed_owner_and_the_folder_starts_again(data_dir, repo_root):
     owner, postmaster, port, owned = await run_owner(data_dir, repo_root, "stay")
     try:
         assert owned and postmaster > 0
@@ -91,8 +102,7 @@ async def test_server_dies_with_its_killed_owner_and_the_folder_starts_again(tmp
     assert gone(postmaster)
 
 
-async def test_a_second_user_of_the_folder_attaches_to_the_running_server(tmp_path, repo_root):
-    data_dir = tmp_path / "data"
+async def test_a_second_user_of_the_folder_attaches_to_the_running_server(data_dir, repo_root):
     with EmbeddedPostgres(data_dir, fsync=False) as first:
         postmaster = first.process.pid
         second = EmbeddedPostgres(data_dir).start()
@@ -110,3 +120,12 @@ async def test_a_second_user_of_the_folder_attaches_to_the_running_server(tmp_pa
         assert await conn.fetchval("select 1") == 1
         await conn.close()
     await wait_gone([postmaster], within=10)
+
+
+def test_the_folder_starts_again_after_its_parent_was_made_private(data_dir):
+    """As root the server runs as a service user, who must traverse every ancestor of the folder;
+    one tightened after the first start (pytest does it to its temp root) must not stop the next."""
+    EmbeddedPostgres(data_dir, fsync=False).start().stop()
+    data_dir.parent.chmod(0o700)
+    with EmbeddedPostgres(data_dir, fsync=False) as server:
+        assert server.owned
