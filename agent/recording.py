@@ -61,7 +61,10 @@ class CallRecording:
         session.on("conversation_item_added", self.on_item_added)
         session.on("tool_execution_updated", self.on_tool_update)
         session.on("function_tools_executed", self.on_tools_executed)
-        session.on("metrics_collected", self.on_metrics)
+        # Token counts come from the model's own metrics events: the session-level
+        # metrics_collected event is deprecated in livekit-agents 1.8.
+        if isinstance(session.llm, llm.LLM):
+            session.llm.on("metrics_collected", self.on_metrics)
         session.on("agent_false_interruption", self.on_false_interruption)
         session.on("error", self.on_error)
 
@@ -133,11 +136,11 @@ class CallRecording:
                            severity="warning" if output.is_error else "info",
                            occurred_at=_at(output.created_at))
 
-    def on_metrics(self, event: ev.MetricsCollectedEvent) -> None:
-        if isinstance(event.metrics, metrics.LLMMetrics):
+    def on_metrics(self, report: Any) -> None:
+        if isinstance(report, metrics.LLMMetrics):
             prompt, completion = self._pending_tokens
-            self._pending_tokens = (prompt + event.metrics.prompt_tokens,
-                                    completion + event.metrics.completion_tokens)
+            self._pending_tokens = (prompt + report.prompt_tokens,
+                                    completion + report.completion_tokens)
 
     def on_false_interruption(self, event: ev.AgentFalseInterruptionEvent) -> None:
         self.event("false_interruption", {"resumed": event.resumed},

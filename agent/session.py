@@ -27,7 +27,9 @@ CLOSE_REASONS = {
 }
 
 
-def build_session(desk: FrontDesk, providers: Providers, *, vad: Any = None) -> AgentSession:
+def build_session(desk: FrontDesk, providers: Providers, *, vad: Any = None,
+                  record: bool = True) -> AgentSession:
+    """`record=False` leaves the recording off (bench/turn_overhead.py measures its cost)."""
     silence = desk.policies.get("silence_timeout_seconds")
     # Only what is given: LiveKit tells "not given" (use a default) from None (none at all).
     optional: dict[str, Any] = {}
@@ -44,8 +46,10 @@ def build_session(desk: FrontDesk, providers: Providers, *, vad: Any = None) -> 
         user_away_timeout=float(silence) if silence else 15.0,
         **optional,
     )
-    desk.recording.attach(session)
-    session.on("close", lambda ev: close_call(desk, reason=CLOSE_REASONS.get(ev.reason, "closed")))
+    if record:
+        desk.recording.attach(session)
+        session.on("close",
+                   lambda ev: close_call(desk, reason=CLOSE_REASONS.get(ev.reason, "closed")))
     session.on("user_state_changed", lambda ev: _on_user_state(session, desk, ev))
     return session
 
