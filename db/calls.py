@@ -147,6 +147,7 @@ async def mark_connected(
 _UPDATABLE = {
     "room_name", "user_id", "caller_number", "dialed_number", "sip_call_id", "recording_url",
     "stt_model", "llm_model", "tts_model", "ai_agent_used", "outcome", "channel",
+    "organization_id", "location_id", "agent_config_id",  # added by 0002 / 0005
 }
 
 
