@@ -1,4 +1,4 @@
-"""`python -m db migrate | status`: the database admin commands."""
+"""`python -m db migrate | status | seed --demo`: the database admin commands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db import migrate as migrations
+from db.demo import describe, seed_demo
 from db.pool import connect, resolve_dsn
 
 
@@ -46,13 +47,28 @@ async def _status(dsn: str) -> None:
     print(f"{sum(r.applied for r in rows)} applied, {sum(not r.applied for r in rows)} pending")
 
 
-COMMANDS = {"migrate": _migrate, "status": _status}
+async def _seed(dsn: str) -> None:
+    """The demo tenant (--demo), after any pending migration: a new user runs just this."""
+    await _migrate(dsn)
+    conn = await connect(dsn)
+    try:
+        tenant = await seed_demo(conn)
+    finally:
+        await conn.close()
+    for line in describe(tenant):
+        print(line)
+
+
+COMMANDS = {"migrate": _migrate, "status": _status, "seed": _seed}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m db", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("--demo", action="store_true", help="seed: the demo tenant (idempotent)")
     args = parser.parse_args(argv)
+    if args.command == "seed" and not args.demo:
+        parser.error("seed needs --demo (the demo tenant is the only seed)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings()
     dsn, server = resolve_dsn(settings.database_url, settings.embedded_pg_dir)

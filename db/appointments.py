@@ -1,0 +1,308 @@
+"""appointments: book, reschedule, cancel and find, safe against concurrent callers.
+
+book() and reschedule() own their transaction (a savepoint when the caller already has one): they
+lock the providers who could take the slot (or, for provider-less bookings, the location row, whose
+booking_capacity bounds them), re-check the slot with buffers, and write. The exclusion constraint
+appointments_provider_no_overlap is the last word for every writer: its violation is SlotTaken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from db.errors import Conflict, InvalidInput, NotFound, translate
+from db.hours import load_schedule
+from db.phone import normalize_phone
+from db.slots import (
+    BookingContext,
+    BookingRules,
+    SlotTaken,
+    booking_context,
+    check_hours,
+    check_window,
+    load_busy,
+)
+
+log = logging.getLogger(__name__)
+
+# Easy to say and hear on the phone: no 0/O, 1/I/L.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
+_CODE_ATTEMPTS = 5
+
+
+class AppointmentNotFound(NotFound):
+    pass
+
+
+class _CodeCollision(Exception):
+    """The drawn confirmation code exists already (1 in ~887 million per appointment)."""
+
+
+@dataclass(frozen=True)
+class Appointment:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    location_id: uuid.UUID
+    service_id: uuid.UUID
+    provider_id: uuid.UUID | None
+    customer_name: str
+    customer_phone: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    confirmation_code: str
+    notes: str | None
+    call_id: uuid.UUID | None
+    last_call_id: uuid.UUID | None
+    cancelled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    service_name: str
+    provider_name: str | None
+    location_name: str
+    timezone: str
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> Appointment:
+        return cls(**{f.name: record[f.name] for f in fields(cls)})
+
+    @property
+    def local_starts_at(self) -> datetime:
+        return self.starts_at.astimezone(ZoneInfo(self.timezone))
+
+
+# `a` is the appointments table or a CTE of written rows; the joins add what a caller is told.
+_SELECT = """
+select a.id, a.organization_id, a.location_id, a.service_id, a.provider_id, a.customer_name,
+       a.customer_phone, a.starts_at, a.ends_at, a.status::text as status, a.confirmation_code,
+       a.notes, a.call_id, a.last_call_id, a.cancelled_at, a.created_at, a.updated_at,
+       s.name as service_name, p.name as provider_name, l.name as location_name, l.timezone
+  from {source} a
+  join services s on s.id = a.service_id
+  join locations l on l.id = a.location_id
+  left join providers p on p.id = a.provider_id
+"""
+
+INSERT = "with a as (insert into appointments (organization_id, location_id, service_id, provider_id, " \
+    "customer_name, customer_phone, starts_at, ends_at, confirmation_code, notes, call_id, last_call_id) " \
+    "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) returning *) " + _SELECT.format(source="a")
+
+MOVE = """with a as (update appointments set starts_at = $2, ends_at = $3, provider_id = $4,
+    last_call_id = coalesce($5, last_call_id) where id = $1 returning *) """ + _SELECT.format(source="a")
+
+LOCK_PROVIDERS = "select id from providers where id = any($1::uuid[]) order by id for no key update"
+LOCK_LOCATION = "select id from locations where id = $1 for no key update"
+GET_FOR_UPDATE = _SELECT.format(source="appointments") + " where a.id = $1 for update of a"
+
+
+def new_confirmation_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_code(code: str) -> str:
+    """'abc-23k' or 'A B C 2 3 K' as read back by a caller -> 'ABC23K'."""
+    cleaned = re.sub(r"[\s\-.]", "", code or "").upper()
+    if not re.fullmatch(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}", cleaned):
+        raise InvalidInput(f"a confirmation code is {CODE_LENGTH} letters and digits, like K7M2XP")
+    return cleaned
+
+
+async def _prepare(conn, *, location_id, service_id, provider_id, starts_at, rules, now) -> BookingContext:
+    """Everything that can be refused before taking locks: time window, service, provider, hours."""
+    check_window(starts_at, rules=rules, now=now)
+    ctx = await booking_context(conn, location_id=location_id, service_id=service_id, provider_id=provider_id)
+    local_day = starts_at.astimezone(ZoneInfo(ctx.timezone)).date()
+    schedule = await load_schedule(conn, location_id=location_id, start=local_day - timedelta(days=1),
+                                   end=local_day + timedelta(days=1))
+    check_hours(schedule, starts_at, starts_at + ctx.duration)
+    return ctx
+
+
+async def _claim(conn, ctx: BookingContext, starts_at: datetime, rules: BookingRules,
+                 exclude_id: uuid.UUID | None = None) -> uuid.UUID | None:
+    """Lock who could take the slot, then pick the provider (None: the location) free for it."""
+    if ctx.candidates:
+        await conn.execute(LOCK_PROVIDERS, sorted(c[0] for c in ctx.candidates))
+    else:
+        await conn.execute(LOCK_LOCATION, ctx.location_id)
+    ends_at = starts_at + ctx.duration
+    busy = await load_busy(conn, ctx, starts_at, ends_at, buffer=timedelta(minutes=rules.buffer_minutes),
+                           exclude_id=exclude_id)
+    taker = busy.free_provider(ctx, starts_at, ends_at)
+    if taker is None:
+        raise SlotTaken(f"{_spoken(starts_at, ctx.timezone)} is no longer available")
+    return taker[0]
+
+
+async def book(
+    conn: asyncpg.Connection,
+    *,
+    location_id: uuid.UUID,
+    service_id: uuid.UUID,
+    starts_at: datetime,
+    customer_name: str,
+    customer_phone: str,
+    provider_id: uuid.UUID | None = None,
+    notes: str | None = None,
+    call_id: uuid.UUID | None = None,
+    rules: BookingRules | None = None,
+    now: datetime | None = None,
+    default_country: str = "US",
+) -> Appointment:
+    """Book a confirmed appointment, with `provider_id` or the first qualified provider free then.
+    Raises SlotTaken, TooSoon, TooFarAhead, OutsideHours, UnknownService, UnknownProvider."""
+    rules, now = rules or BookingRules(), now or datetime.now(UTC)
+    phone = normalize_phone(customer_phone, default_country=default_country)
+    if not (customer_name or "").strip():
+        raise InvalidInput("the customer's name is required")
+    ctx = await _prepare(conn, location_id=location_id, service_id=service_id, provider_id=provider_id,
+                         starts_at=starts_at, rules=rules, now=now)
+    async with conn.transaction():
+        chosen = await _claim(conn, ctx, starts_at, rules)
+        values = (ctx.organization_id, location_id, service_id, chosen, customer_name.strip(), phone,
+                  starts_at, starts_at + ctx.duration)
+        record = await _insert_with_code(conn, values, notes, call_id, ctx.timezone)
+    log.info("booked %s at %s (%s)", record["confirmation_code"], starts_at.isoformat(), ctx.service_name)
+    return Appointment.from_record(record)
+
+
+async def _insert_with_code(conn, values: tuple, notes, call_id, timezone: str) -> asyncpg.Record:
+    """Insert with a fresh confirmation code, drawing again on the (rare) collision."""
+    for _ in range(_CODE_ATTEMPTS):
+        with contextlib.suppress(_CodeCollision):
+            return await _write(conn, INSERT, *values, new_confirmation_code(), notes, call_id,
+                                starts_at=values[6], timezone=timezone)
+    raise Conflict("could not draw a free confirmation code; try again")
+
+
+async def _write(conn, query: str, *args, starts_at: datetime, timezone: str) -> asyncpg.Record:
+    """Run one write in a savepoint; the no-overlap constraint's verdict becomes SlotTaken."""
+    try:
+        async with conn.transaction():
+            return await conn.fetchrow(query, *args)
+    except asyncpg.ExclusionViolationError as exc:
+        raise SlotTaken(f"{_spoken(starts_at, timezone)} is no longer available") from exc
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "appointments_confirmation_code_key":
+            raise _CodeCollision from exc
+        raise translate(exc) from exc
+    except asyncpg.PostgresError as exc:
+        raise translate(exc) from exc
+
+
+async def reschedule(
+    conn: asyncpg.Connection,
+    *,
+    appointment_id: uuid.UUID,
+    starts_at: datetime,
+    provider_id: uuid.UUID | None = None,
+    call_id: uuid.UUID | None = None,
+    rules: BookingRules | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Move a confirmed appointment (same row, same confirmation code) to `starts_at`, with
+    `provider_id` or its current provider. All or nothing: on SlotTaken the old time still holds."""
+    rules, now = rules or BookingRules(), now or datetime.now(UTC)
+    async with conn.transaction():
+        current = await _confirmed_for_update(conn, appointment_id)
+        ctx = await _prepare(conn, location_id=current.location_id, service_id=current.service_id,
+                             provider_id=provider_id or current.provider_id, starts_at=starts_at,
+                             rules=rules, now=now)
+        chosen = await _claim(conn, ctx, starts_at, rules, exclude_id=appointment_id)
+        record = await _write(conn, MOVE, appointment_id, starts_at, starts_at + ctx.duration, chosen,
+                              call_id, starts_at=starts_at, timezone=ctx.timezone)
+    return Appointment.from_record(record)
+
+
+async def _confirmed_for_update(conn: asyncpg.Connection, appointment_id: uuid.UUID) -> Appointment:
+    record = await conn.fetchrow(GET_FOR_UPDATE, appointment_id)
+    if record is None:
+        raise AppointmentNotFound(f"no appointment with id {appointment_id}")
+    if record["status"] != "confirmed":
+        raise InvalidInput(f"this appointment is {record['status']}; only confirmed ones can be changed")
+    return Appointment.from_record(record)
+
+
+def _spoken(instant: datetime, timezone: str) -> str:
+    local = instant.astimezone(ZoneInfo(timezone))
+    return local.strftime("%A %B %d at %I:%M %p").replace(" 0", " ")
+
+
+CANCEL = """with a as (update appointments set status = 'cancelled', cancelled_at = $2,
+    cancellation_reason = $3, last_call_id = coalesce($4, last_call_id)
+    where id = $1 and status = 'confirmed' returning *) """ + _SELECT.format(source="a")
+
+GET = _SELECT.format(source="appointments") + " where a.id = $1"
+
+
+async def cancel(
+    conn: asyncpg.Connection,
+    *,
+    appointment_id: uuid.UUID,
+    reason: str | None = None,
+    call_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Cancel a confirmed appointment, freeing its slot. Cancelling it again returns it unchanged."""
+    record = await conn.fetchrow(CANCEL, appointment_id, now or datetime.now(UTC), reason, call_id)
+    if record is None:
+        record = await conn.fetchrow(GET, appointment_id)
+        if record is None:
+            raise AppointmentNotFound(f"no appointment with id {appointment_id}")
+        if record["status"] != "cancelled":
+            raise InvalidInput(f"this appointment is {record['status']} and can no longer be cancelled")
+    return Appointment.from_record(record)
+
+
+async def get_appointment(conn: asyncpg.Connection, *, appointment_id: uuid.UUID) -> Appointment:
+    record = await conn.fetchrow(GET, appointment_id)
+    if record is None:
+        raise AppointmentNotFound(f"no appointment with id {appointment_id}")
+    return Appointment.from_record(record)
+
+
+BY_CODE = _SELECT.format(source="appointments") + """
+ where a.confirmation_code = $1 and ($2::uuid is null or a.organization_id = $2)"""
+
+
+async def find_by_code(
+    conn: asyncpg.Connection, *, code: str, organization_id: uuid.UUID | None = None
+) -> Appointment:
+    """The appointment with this confirmation code (within `organization_id`, when given)."""
+    record = await conn.fetchrow(BY_CODE, normalize_code(code), organization_id)
+    if record is None:
+        raise AppointmentNotFound("no appointment has this confirmation code")
+    return Appointment.from_record(record)
+
+
+BY_PHONE = _SELECT.format(source="appointments") + """
+ where a.organization_id = $1 and a.customer_phone = $2
+   and ($3 or (a.status = 'confirmed' and a.ends_at > $4))
+ order by a.starts_at
+ limit 20"""
+
+
+async def find_by_phone(
+    conn: asyncpg.Connection,
+    *,
+    organization_id: uuid.UUID,
+    phone: str,
+    include_past: bool = False,
+    now: datetime | None = None,
+    default_country: str = "US",
+) -> list[Appointment]:
+    """A caller's upcoming confirmed appointments with this organisation (all of them, cancelled
+    and past included, with `include_past`), earliest first."""
+    number = normalize_phone(phone, default_country=default_country)
+    records = await conn.fetch(BY_PHONE, organization_id, number, include_past, now or datetime.now(UTC))
+    return [Appointment.from_record(r) for r in records]

@@ -1,0 +1,125 @@
+"""Locations: routing a dialed number to its location, validated time zones, addresses and phone
+numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from db import locations, organizations
+from db.demo import LOS_ANGELES_NUMBER, NEW_YORK_NUMBER, seed_demo
+from db.errors import Conflict, InvalidInput
+from db.locations import Address
+from db.phone import normalize_phone
+
+pytestmark = pytest.mark.db
+
+ADDRESS = Address(line1="1 Main Street", city="Springfield", region="NY", postal_code="10001")
+
+
+@pytest.mark.parametrize("raw", [
+    "+1 (555) 010-0100", "555-010-0100", "15550100100", "(555) 010 0100", "555.010.0100",
+    "+15550100100", "tel:+1-555-010-0100", "1 555 010 0100", " 5550100100 ",
+])
+def test_us_numbers_in_any_usual_format_normalise_to_e164(raw):
+    assert normalize_phone(raw) == "+15550100100"
+
+
+@pytest.mark.parametrize("raw, country, expected", [
+    ("020 7946 0958", "GB", "+442079460958"),
+    ("+44 20 7946 0958", "US", "+442079460958"),
+    ("011 44 20 7946 0958", "US", "+442079460958"),
+    ("0044 20 7946 0958", "GB", "+442079460958"),
+    ("06 12 34 56 78", "FR", "+33612345678"),
+])
+def test_international_and_national_numbers_of_other_countries(raw, country, expected):
+    assert normalize_phone(raw, default_country=country) == expected
+
+
+@pytest.mark.parametrize("raw", [
+    "", "   ", "call me maybe", "555-0100", "555-010-0100 x23", "+1 555 010 01000", "+0 555 010 0100",
+    "155501001000", "(055) 010-0100", "++15550100100", "555-O10-0100",
+])
+def test_junk_and_impossible_numbers_are_refused(raw):
+    with pytest.raises(InvalidInput):
+        normalize_phone(raw)
+
+
+async def test_a_dialed_number_in_any_format_finds_its_location(conn):
+    demo = await seed_demo(conn)
+    for dialed in (NEW_YORK_NUMBER, "(555) 010-0100", "1-555-010-0100"):
+        found = await locations.find_location_by_number(conn, phone_number=dialed)
+        assert found is not None and found.id == demo.midtown_location_id
+        assert found.timezone == "America/New_York"
+    santa_monica = await locations.find_location_by_number(conn, phone_number=LOS_ANGELES_NUMBER)
+    assert santa_monica.id == demo.santa_monica_location_id
+    assert santa_monica.tz.key == "America/Los_Angeles"
+    assert await locations.find_location_by_number(conn, phone_number="+15550109999") is None
+
+
+async def test_a_number_belongs_to_one_active_location_and_moves_when_it_closes(conn):
+    org = await organizations.create_organization(conn, name="Acme", slug="acme")
+    first = await locations.create_location(
+        conn, organization_id=org.id, slug="first", name="First", timezone="America/Chicago",
+        phone_number="555 010 0300", address=ADDRESS)
+    assert first.phone_number == "+15550100300"
+    with pytest.raises(Conflict, match="another active location"):
+        await locations.create_location(
+            conn, organization_id=org.id, slug="second", name="Second", timezone="America/Chicago",
+            phone_number="+15550100300", address=ADDRESS)
+    await conn.execute("update locations set is_active = false where id = $1", first.id)
+    assert await locations.find_location_by_number(conn, phone_number="+15550100300") is None
+    second = await locations.create_location(
+        conn, organization_id=org.id, slug="second", name="Second", timezone="America/Chicago",
+        phone_number="+15550100300", address=ADDRESS)
+    found = await locations.find_location_by_number(conn, phone_number="5550100300")
+    assert found.id == second.id
+
+
+async def test_unknown_or_misspelt_time_zones_are_refused(conn):
+    org = await organizations.create_organization(conn, name="Acme", slug="acme")
+    for timezone in ("Mars/Olympus_Mons", "america/new_york", "EST5EDT_", "", "+05:00"):
+        with pytest.raises(InvalidInput, match="time zone"):
+            await locations.create_location(conn, organization_id=org.id, slug="x", name="X",
+                                            timezone=timezone, address=ADDRESS)
+    with pytest.raises(InvalidInput, match="time zone"):
+        await organizations.create_organization(conn, name="B", slug="b", default_timezone="Europe/Lisboa")
+
+
+async def test_changing_a_location_to_an_unknown_time_zone_is_refused(conn):
+    org = await organizations.create_organization(conn, name="Acme", slug="acme")
+    location = await locations.create_location(conn, organization_id=org.id, slug="x", name="X",
+                                               timezone="Europe/Paris", address=ADDRESS)
+    await conn.execute("update locations set name = 'Y' where id = $1", location.id)
+    with pytest.raises(Exception, match="unknown time zone"):
+        await conn.execute("update locations set timezone = 'Europe/Pariss' where id = $1", location.id)
+
+
+INVALID_ADDRESSES = [
+    (Address(line1=" ", city="Springfield", region="NY", postal_code="10001"), "first line"),
+    (Address(line1="1 Main", city="", region="NY", postal_code="10001"), "city"),
+    (Address(line1="1 Main", city="Springfield", region="NY", postal_code="1000"), "postal code"),
+    (Address(line1="1 Main", city="Springfield", region="NY", postal_code=None), "postal code"),
+    (Address(line1="1 Main", city="Springfield", region="New York", postal_code="10001"), "state"),
+    (Address(line1="1 Main", city="Springfield", postal_code="10001", country="USA"), "two-letter"),
+    (Address(line1="1 Main", city="Toronto", region="ON", postal_code="12345", country="CA"), "postal code"),
+]
+
+
+async def test_addresses_are_validated(conn):
+    org = await organizations.create_organization(conn, name="Acme", slug="acme")
+    for address, message in INVALID_ADDRESSES:
+        with pytest.raises(InvalidInput, match=message):
+            await locations.create_location(conn, organization_id=org.id, slug="x", name="X",
+                                            timezone="America/New_York", address=address)
+
+
+async def test_addresses_are_tidied_before_they_are_stored(conn):
+    org = await organizations.create_organization(conn, name="Acme", slug="acme")
+    location = await locations.create_location(
+        conn, organization_id=org.id, slug="x", name="X", timezone="America/Toronto",
+        address=Address(line1="  100  King St W ", city="Toronto", region="on", postal_code="m5x 1a9",
+                        country="ca"), phone_number="416 555 0199")
+    assert location.address == Address(line1="100 King St W", city="Toronto", region="ON",
+                                       postal_code="M5X 1A9", country="CA")
+    assert location.phone_number == "+14165550199"
+    assert location.address.one_line() == "100 King St W, Toronto, ON M5X 1A9"
