@@ -101,19 +101,23 @@ async def test_call_upserts_converge_in_every_order(pool):
     assert len(orders) == 5040
     sids = [f"RM_order_{n}" for n in range(len(orders))]
     # Every write but start_call needs the row; a writer that may come first (the webhook
-    # service) creates it with a bare start_call. Done here for all orders in one statement.
+    # service) creates it with a bare start_call, done here for all orders in one executemany.
     async with pool.acquire() as conn:
         await conn.executemany(calls.START_CALL, [
             (ids.call_id(sid), sid, None, None, None, None, None, None, None, None) for sid in sids
         ])
 
-    async def play(sid: str, order: tuple) -> None:
-        async with limit, pool.acquire() as conn:
-            for write in order:
-                await write(conn, sid)
+    todo = list(zip(sids, orders, strict=True))
 
-    limit = asyncio.Semaphore(8)
-    await asyncio.gather(*(play(sid, order) for sid, order in zip(sids, orders, strict=True)))
+    async def worker() -> None:
+        # One connection per worker for many orders: a pool acquire per order costs a reset.
+        async with pool.acquire() as conn:
+            while todo:
+                sid, order = todo.pop()
+                for write in order:
+                    await write(conn, sid)
+
+    await asyncio.gather(*(worker() for _ in range(8)))
 
     async with pool.acquire() as conn:
         states = await final_states(conn, sids)
