@@ -110,7 +110,7 @@ one_per_topic as (
       from scored
      order by coalesce(topic, id::text), location_id is null, score desc
 )
-select {_COLUMNS}, score from one_per_topic
+select {_COLUMNS}, score::float8 as score from one_per_topic
  order by score desc, location_id is null, priority desc, title
  limit $6
 """

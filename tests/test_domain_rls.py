@@ -1,0 +1,137 @@
+"""Row level security of the front-desk tables between two organisations, as a signed-in user
+meets it: a LOGIN role that is not a superuser, `set role authenticated`, and the JWT claims
+PostgREST would set (sub = a users.id)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from db import appointments, calls, hours, knowledge, organizations, participants
+from db.demo import seed_demo
+from db.pool import connect
+from db.slots import BookingRules
+from tests.frontdesk_helpers import make_shop, monday
+
+pytestmark = pytest.mark.db
+
+ANN, MIA, BEN, ADMIN = (uuid.UUID(f"00000000-0000-4000-8000-0000000000{n}") for n in ("a1", "a2", "b1", "ad"))
+RULES = BookingRules(lead_time_minutes=0)
+TABLES = ("organizations", "locations", "business_hours", "business_hour_exceptions", "services",
+          "providers", "provider_services", "appointments", "knowledge_base", "agent_configs")
+
+
+@pytest.fixture
+async def tenants(conn):
+    """Organisation A (the demo: Ann is staff, Mia a manager) and B (Ben), each with a call,
+    an appointment, facts and a config."""
+    await conn.executemany("insert into users (id, email) values ($1, $2)",
+                           [(u, f"{u}@example.com") for u in (ANN, MIA, BEN, ADMIN)])
+    demo = await seed_demo(conn)
+    other = await make_shop(conn, slug="other-clinic")
+    for org, user, role in ((demo.organization_id, ANN, "staff"), (demo.organization_id, MIA, "manager"),
+                            (other.organization_id, BEN, "owner")):
+        await organizations.add_member(conn, organization_id=org, user_id=user, role=role)
+    await hours.add_exception(conn, location_id=other.location_id, on_date=date(2026, 12, 25))
+    await knowledge.add_fact(conn, organization_id=other.organization_id, category="faq", title="Secret",
+                             content="Only B knows this.")
+    await conn.execute("""insert into agent_configs (organization_id, version, instructions, greeting,
+                          is_active) values ($1, 1, 'B', 'Hi from B', true)""", other.organization_id)
+    for sid, org in (("RM_a", demo.organization_id), ("RM_b", other.organization_id)):
+        call = await calls.start_call(conn, session_id=sid, caller_number="+15550107777")
+        await conn.execute("update voice_calls set organization_id = $2 where id = $1", call.id, org)
+        await participants.upsert_participant(conn, session_id=sid, participant_sid=f"PA_{sid}",
+                                              identity="caller")
+    await appointments.book(conn, location_id=demo.midtown_location_id, starts_at=monday(10),
+                            service_id=demo.services["Dental cleaning"], customer_name="A patient",
+                            customer_phone="5550107777", rules=RULES, now=monday(8))
+    await appointments.book(conn, location_id=other.location_id, service_id=other.service_id,
+                            starts_at=monday(10), customer_name="B patient", customer_phone="5550107777",
+                            rules=RULES, now=monday(8))
+    return demo.organization_id, other.organization_id
+
+
+@pytest.fixture
+async def signed_in(db_dsn, conn):
+    """open(claims) -> a connection of a non-superuser LOGIN role, as `authenticated`, with claims."""
+    name, password = f"rls_{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+    await conn.execute(f"create role {name} login password '{password}'")
+    await conn.execute(f"grant authenticated to {name}")
+    opened: list[asyncpg.Connection] = []
+    parts = urlsplit(db_dsn)
+    dsn = urlunsplit(parts._replace(netloc=f"{name}:{password}@{parts.netloc.rsplit('@', 1)[-1]}"))
+
+    async def open_as(claims: dict) -> asyncpg.Connection:
+        user_conn = await connect(dsn)
+        opened.append(user_conn)
+        assert not await user_conn.fetchval("select rolsuper from pg_roles where rolname = current_user")
+        await user_conn.execute("set role authenticated")
+        await user_conn.execute("select set_config('request.jwt.claims', $1, false)", json.dumps(claims))
+        return user_conn
+
+    yield open_as
+    for user_conn in opened:
+        await user_conn.close()
+    await conn.execute(f"drop role {name}")
+
+
+async def organisations_seen(user_conn) -> dict[str, set]:
+    seen = {}
+    for table in TABLES:
+        column = "id" if table == "organizations" else "organization_id"
+        if table in ("business_hours", "business_hour_exceptions"):
+            query = f"select l.organization_id from {table} t join locations l on l.id = t.location_id"
+        else:
+            query = f"select {column} from {table}"
+        seen[table] = {r[0] for r in await user_conn.fetch(query)}
+    return seen
+
+
+async def test_a_member_sees_only_their_organisations_rows(tenants, signed_in):
+    a, b = tenants
+    ann = await signed_in({"sub": str(ANN)})
+    seen = await organisations_seen(ann)
+    assert seen == {table: {a} for table in TABLES}
+    ben = await signed_in({"sub": str(BEN)})
+    assert await organisations_seen(ben) == {table: {b} for table in TABLES}
+
+
+async def test_a_member_sees_the_calls_of_their_organisation_and_their_turns(tenants, signed_in):
+    a, _ = tenants
+    ann = await signed_in({"sub": str(ANN)})
+    assert [r["session_id"] for r in await ann.fetch("select session_id from voice_calls")] == ["RM_a"]
+    rows = await ann.fetch("select p.participant_sid from call_participants p")
+    assert [r["participant_sid"] for r in rows] == ["PA_RM_a"]
+    members = await ann.fetch("select user_id from organization_members order by user_id")
+    assert [r["user_id"] for r in members] == [ANN, MIA]
+
+
+async def test_staff_read_facts_but_only_managers_change_them(tenants, signed_in):
+    a, b = tenants
+    ann = await signed_in({"sub": str(ANN)})
+    assert await ann.execute("update knowledge_base set priority = 1") == "UPDATE 0"
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+        await ann.execute("""insert into knowledge_base (organization_id, category, title, content)
+                             values ($1, 'faq', 'x', 'y')""", a)
+    mia = await signed_in({"sub": str(MIA)})
+    updated = await mia.execute("update knowledge_base set priority = 1")
+    assert updated == f"UPDATE {await mia.fetchval('select count(*) from knowledge_base')}"
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+        await mia.execute("""insert into knowledge_base (organization_id, category, title, content)
+                             values ($1, 'faq', 'x', 'y')""", b)
+    assert await mia.execute("update appointments set notes = 'seen'") == "UPDATE 1"
+
+
+async def test_admins_see_every_organisation_and_strangers_none(tenants, signed_in):
+    a, b = tenants
+    admin = await signed_in({"sub": str(ADMIN), "app_metadata": {"role": "admin"}})
+    assert await organisations_seen(admin) == {table: {a, b} for table in TABLES}
+    assert await admin.fetchval("select count(*) from voice_calls") == 2
+    stranger = await signed_in({"sub": str(uuid.uuid4())})
+    assert await organisations_seen(stranger) == {table: set() for table in TABLES}
+    assert await stranger.fetchval("select count(*) from voice_calls") == 0
