@@ -199,4 +199,5 @@ def check_realistic_call(rows: dict, session_id: str) -> None:
     assert by_sid["PA_caller"]["kind"] == "sip" and by_sid["PA_caller"]["participant_type"] == "user"
     assert by_sid["PA_agent"]["kind"] == "agent" and by_sid["PA_agent"]["participant_type"] == "agent"
     assert by_sid["PA_caller"]["attributes"]["sip.phoneNumber"] == CALLER_NUMBER
-    assert len(rows["call_events"]) == 7 and len(rows["webhook_events"]) == 7
+    assert [e["event_type"] for e in rows["call_events"]] == ["track_published"]
+    assert len(rows["webhook_events"]) == 7

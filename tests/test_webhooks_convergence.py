@@ -127,13 +127,16 @@ async def test_every_interleaving_with_the_agents_writes_converges(conn):
     reversed_events = events[::-1]
     reference = None
     count = 0
-    for webhooks in (events, reversed_events):
-        for steps in interleavings(webhooks, agent_writes("RM_call")):
-            rows = await rows_after(conn, "RM_call", steps)
-            reference = reference or rows
-            assert rows == reference
-            count += 1
-    assert count == 240
+    rng = random.Random(3)
+    # All 120 merges with the webhooks in order, and 30 of the 120 with the webhooks reversed.
+    merges = [*interleavings(events, agent_writes("RM_call")),
+              *rng.sample(list(interleavings(reversed_events, agent_writes("RM_call"))), 30)]
+    for steps in merges:
+        rows = await rows_after(conn, "RM_call", steps)
+        reference = reference or rows
+        assert rows == reference
+        count += 1
+    assert count == 150
     [call] = reference["voice_calls"]
     # The agent's verdict wins; the earliest connection and the latest end win whoever wrote them.
     assert (call["status"], call["closed_by"], call["end_reason"], call["outcome"]) == (

@@ -147,7 +147,7 @@ async def test_fifty_concurrent_deliveries_are_all_applied(client, conn):
 
 
 async def test_fifty_concurrent_copies_of_one_event_are_applied_once(client, conn):
-    event = realistic_call()["caller_joined"]
+    event = realistic_call()["track_published"]
     responses = await asyncio.gather(*(post(client, event) for _ in range(50)))
     statuses = sorted([(await r.json())["status"] for r in responses])
     assert statuses == ["applied"] + ["duplicate"] * 49

@@ -26,7 +26,6 @@ from webhooks.verify import WebhookVerifier
 log = logging.getLogger("webhooks")
 
 DEFAULT_PORT = 8787
-POOL_SIZE = 10
 # How long shutdown waits for in-flight deliveries; LiveKit retries any it does not get a reply to.
 SHUTDOWN_TIMEOUT_S = 10.0
 
@@ -45,6 +44,8 @@ class Settings(BaseSettings):
     webhook_host: str = "127.0.0.1"
     webhook_port: int = DEFAULT_PORT
     webhook_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Connections to Postgres; deliveries beyond it wait for one (they are a few ms each).
+    webhook_db_pool_size: int = 10
 
     def key_pairs(self) -> dict[str, str]:
         """API key -> secret for every key pair a delivery may be signed with."""
@@ -72,7 +73,7 @@ async def serve(settings: Settings, dsn: str, host: str, port: int) -> None:
     if settings.migrate_on_start:
         await _migrate(dsn)
     verifier = WebhookVerifier(settings.key_pairs())
-    pool = await create_pool(dsn, min_size=2, max_size=POOL_SIZE)
+    pool = await create_pool(dsn, min_size=2, max_size=settings.webhook_db_pool_size)
     try:
         app = create_app(pool=pool, verifier=verifier, max_body_bytes=settings.webhook_max_body_bytes)
         runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)

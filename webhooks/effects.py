@@ -14,28 +14,19 @@ effect, and both must commit or roll back together.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from livekit.protocol.egress import EgressInfo, EgressStatus
-from livekit.protocol.models import (
-    DisconnectReason,
-    ParticipantInfo,
-    RoomEndReason,
-    TrackSource,
-    TrackType,
-)
+from livekit.protocol.models import ParticipantInfo, TrackSource, TrackType
 from livekit.protocol.webhook import WebhookEvent
 
 from db import call_lifecycle, calls, events, ids, participants, webhook_events
 from db.calls import Call
 from db.events import Event
 from webhooks.errors import InvalidWebhookEvent
-
-log = logging.getLogger(__name__)
 
 PARTICIPANT_EVENTS = ("participant_joined", "participant_left", "participant_connection_aborted")
 TRACK_EVENTS = ("track_published", "track_unpublished")
@@ -109,9 +100,7 @@ async def apply(conn: asyncpg.Connection, event: WebhookEvent) -> None:
 
 
 async def _room_started(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
-    call = await _ensure_call(conn, event, at)
-    await _log(conn, call, event, at, {"room_name": event.room.name})
-    return call
+    return await _ensure_call(conn, event, at)
 
 
 async def _room_finished(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
@@ -122,9 +111,6 @@ async def _room_finished(conn: asyncpg.Connection, event: WebhookEvent, at: date
         conn, session_id=call.session_id, status=verdict.status, end_reason=verdict.end_reason,
         ended_at=at, closed_by="webhook",
     )
-    await _log(conn, call, event, at, {
-        "room_end_reason": _enum_name(RoomEndReason, event.room_end_reason),
-    })
     return call
 
 
@@ -132,26 +118,26 @@ async def _participant_event(conn: asyncpg.Connection, event: WebhookEvent, at: 
     joined = event.event == "participant_joined"
     p = event.participant
     call = await _ensure_call(conn, event, at)
+    joined_at = _participant_joined_at(p) or (at if joined else None)
     await _upsert_participant(
-        conn, call, p,
-        joined_at=_participant_joined_at(p) or (at if joined else None),
-        left_at=None if joined else at,
+        conn, call, p, joined_at=joined_at, left_at=None if joined else at,
         # The attributes at join describe the participant; later events carry attributes that
         # changed since (agent state ...) and would make the merge depend on arrival order.
         attributes=dict(p.attributes) if joined else None,
     )
-    await _log(conn, call, event, at, {
-        "participant_sid": p.sid, "identity": p.identity, "kind": _kind(p),
-        "disconnect_reason": None if joined else _enum_name(DisconnectReason, p.disconnect_reason),
-        "aborted": event.event == "participant_connection_aborted",
-    }, event_type="participant_joined" if joined else "participant_left")
+    if joined and p.kind == ParticipantInfo.Kind.AGENT:
+        # The agent's arrival connects the caller to the front desk. Only the agent itself marks
+        # the call active, once it has greeted: the webhook fills connected_at, nothing more.
+        await calls.mark_connected(
+            conn, session_id=call.session_id, connected_at=joined_at, activate=False
+        )
     return call
 
 
 async def _track_event(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
     p, track = event.participant, event.track
     call = await _ensure_call(conn, event, at)
-    await _log(conn, call, event, at, {
+    await _log_event(conn, call, event, at, {
         "participant_sid": p.sid, "identity": p.identity, "track_sid": track.sid,
         "track_type": _enum_name(TrackType, track.type),
         "source": _enum_name(TrackSource, track.source),
@@ -172,7 +158,7 @@ async def _egress_ended(conn: asyncpg.Connection, event: WebhookEvent, at: datet
         conn, session_id=egress.room_id, room_name=egress.room_name or None, started_at=at,
     )
     location = _recording_location(egress)
-    await _log(conn, call, event, at, {
+    await _log_event(conn, call, event, at, {
         "egress_id": egress.egress_id, "status": _enum_name(EgressStatus, egress.status),
         "location": location, "error": egress.error or None,
     })
@@ -226,26 +212,18 @@ async def _upsert_participant(
         name=p.name or None, participant_type="agent" if kind == "agent" else "user", kind=kind,
         attributes=attributes, joined_at=joined_at, left_at=left_at, is_muted=is_muted,
     )
-    if kind == "agent" and joined_at is not None:
-        # The agent's arrival connects the caller to the front desk. Only the agent itself marks
-        # the call active, once it has greeted: the webhook fills connected_at, nothing more.
-        await calls.mark_connected(
-            conn, session_id=call.session_id, connected_at=joined_at, activate=False
-        )
 
 
-async def _log(
+async def _log_event(
     conn: asyncpg.Connection,
     call: Call,
     event: WebhookEvent,
     at: datetime,
     payload: dict,
-    *,
-    event_type: str | None = None,
 ) -> None:
     """The event in the call's own log; its id derives from the webhook's, so it is written once."""
     await events.append_events(conn, events=[Event(
-        id=ids.event_id(call.id, event.id), call_id=call.id, event_type=event_type or event.event,
+        id=ids.event_id(call.id, event.id), call_id=call.id, event_type=event.event,
         payload={"webhook_event_id": event.id, **payload}, occurred_at=at,
     )])
 

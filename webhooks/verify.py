@@ -13,8 +13,9 @@ to verify with (one TokenVerifier per pair).
 
 from __future__ import annotations
 
+import base64
 import binascii
-import logging
+import json
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -26,8 +27,6 @@ from livekit.protocol.webhook import WebhookEvent
 from webhooks.errors import InvalidWebhookEvent, WebhookVerificationError
 
 __all__ = ["InvalidWebhookEvent", "WebhookVerificationError", "WebhookVerifier"]
-
-log = logging.getLogger(__name__)
 
 # LiveKit's own default: tolerates a little clock skew between its server and us.
 DEFAULT_LEEWAY = timedelta(minutes=1)
@@ -94,10 +93,14 @@ class WebhookVerifier:
 
 
 def _issuer(token: str) -> str:
-    """The API key the token claims to be signed with; checked by the receiver afterwards."""
+    """The API key the token claims to be signed with; the receiver checks the claim after.
+
+    Read straight from the payload segment: PyJWT's unverified decode costs as much again as the
+    verification itself, and this runs on every delivery."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.InvalidTokenError:
+        segment = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (IndexError, ValueError):  # binascii.Error, JSONDecodeError and UnicodeDecodeError too
         raise WebhookVerificationError("malformed token") from None
     issuer = claims.get("iss") if isinstance(claims, dict) else None
     if not issuer or not isinstance(issuer, str):
