@@ -97,6 +97,8 @@ scoped as (
        and ($5::text[] is null or tags && $5)
 )"""
 
+# `relevance` is materialized: on a generic plan (asyncpg prepares statements) the planner guesses
+# one row in scope and would re-run the scoring per fact in a nested loop (100x slower).
 # Each topic once (the location's version), then best first. `relevance` is the search's own score;
 # priority scales it by up to 1.5 and a location fact gets a little more.
 _RANKED = f"""
@@ -133,7 +135,7 @@ idf as (
     select lexeme, ln(1 + ((select count(*) from scoped) - count(*) + 0.5) / (count(*) + 0.5)) as idf
       from hits group by lexeme
 ),
-relevance as (
+relevance as materialized (
     select h.id, sum(i.idf * h.placement) as relevance from hits h join idf i using (lexeme) group by h.id
 )""" + _RANKED
 
@@ -144,7 +146,7 @@ with q as (
     select array(select w from regexp_split_to_table(lower($2), '[^[:alnum:]]+') w
                   where length(w) >= 4 and ts_lexize('english_stem', w) <> '{}') as words
 ),""" + _SCOPE + f""",
-relevance as (
+relevance as materialized (
     select s.id, max(word_similarity(w, s.body)) as relevance
       from scoped s, q, unnest(q.words) w
      group by s.id
