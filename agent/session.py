@@ -18,9 +18,13 @@ from agent.tools.calls import hang_up
 
 log = logging.getLogger(__name__)
 
+# When we end a call ourselves (end_call, wrap_up, a transfer) desk.end_reason is set before the
+# session closes, and close_call keeps it. USER_INITIATED is then someone else's aclose(): in
+# livekit-agents 1.8.9 that is the job shutting down (it closes the primary session with aclose()
+# before its shutdown callbacks run), not the agent ending the call.
 CLOSE_REASONS = {
     CloseReason.PARTICIPANT_DISCONNECTED: "caller_hung_up",
-    CloseReason.USER_INITIATED: "agent_ended_call",
+    CloseReason.USER_INITIATED: "job_shutdown",
     CloseReason.ERROR: "error",
     CloseReason.JOB_SHUTDOWN: "job_shutdown",
     CloseReason.TASK_COMPLETED: "completed",
