@@ -71,67 +71,71 @@ TEMPLATES = [
     ("faq", "Gift cards", "Gift cards are sold at the front desk from %s dollars."),
 ]
 
-CONFIG_POLICIES = '{"escalation_phone": "+15550100999", "lead_time_minutes": 60, "buffer_minutes": 5}'
+CONFIG_POLICIES = {"escalation_phone": "+15550100999", "lead_time_minutes": 60, "buffer_minutes": 5}
+
+# The data set, built with set-based SQL. $1 is the number of organisations everywhere it appears.
+ORGANIZATIONS = """insert into organizations (name, slug, default_timezone)
+    select 'Org ' || i, 'org-' || i, 'America/New_York' from generate_series(1, $1::int) i"""
+LOCATIONS = """insert into locations (organization_id, slug, name, timezone, phone_number, address_line1,
+        city, region, postal_code)
+    select o.id, 'loc-' || n, o.name || ' ' || n,
+           (array['America/New_York', 'America/Chicago', 'America/Denver',
+                  'America/Los_Angeles'])[1 + (row_number() over () % 4)::int],
+           '+1555' || lpad((row_number() over ())::text, 7, '0'), '1 Main Street', 'Springfield', 'NY',
+           '10001'
+      from organizations o, generate_series(1, 2) n"""
+HOURS = """insert into business_hours (location_id, day_of_week, opens_at, closes_at)
+    select l.id, d, h.o, h.c from locations l, generate_series(1, 5) d,
+           (values ('09:00'::time, '12:30'::time), ('13:30', '17:30')) h(o, c)
+    union all select l.id, 6, '09:00', '13:00' from locations l"""
+SERVICES = """insert into services (organization_id, name, duration_minutes, price)
+    select o.id, s.name, s.minutes, s.price from organizations o,
+           (values ('Cleaning', 60, 120), ('Exam', 30, 90), ('Whitening', 90, 350), ('Filling', 60, 180),
+                   ('Checkup', 30, 80)) s(name, minutes, price)"""
+PROVIDERS = """insert into providers (organization_id, location_id, name)
+    select l.organization_id, l.id, 'Provider ' || n from locations l, generate_series(1, 2) n"""
+PROVIDER_SERVICES = """insert into provider_services (organization_id, provider_id, service_id)
+    select p.organization_id, p.id, s.id from providers p join services s using (organization_id)"""
+# $1 facts per organisation, $2..$4 the templates; one fact in five belongs to a location.
+FACTS = """insert into knowledge_base (organization_id, location_id, category, title, content, tags, priority)
+    with t as (select $2::kb_category[] as categories, $3::text[] as titles, $4::text[] as bodies)
+    select o.id, case when f % 5 = 0 then l.id end, t.categories[1 + f % cardinality(t.titles)],
+           t.titles[1 + f % cardinality(t.titles)], format(t.bodies[1 + f % cardinality(t.titles)], o.rn + f),
+           array[lower(t.titles[1 + f % cardinality(t.titles)])], (f * 7) % 100
+      from t, (select id, row_number() over (order by id) as rn from organizations) o
+      join lateral (select id from locations where organization_id = o.id order by id limit 1) l on true,
+           generate_series(1, $1::int) f"""
+CONFIGS = """insert into agent_configs (organization_id, location_id, version, instructions, greeting,
+        policies, is_active)
+    select o.id, null, v, 'Instructions v' || v, 'Hello from ' || o.name, $1::jsonb, v = 3
+      from organizations o, generate_series(1, 3) v
+    union all
+    select l.organization_id, l.id, v, 'Override v' || v, 'Hello from ' || l.name, '{}'::jsonb, v = 2
+      from (select *, row_number() over (order by id) as rn from locations) l, generate_series(1, 2) v
+     where l.rn % 5 = 0"""
+# Thirteen one-hour appointments per provider on consecutive days; codes are i in base 31.
+APPOINTMENTS = """insert into appointments (organization_id, location_id, service_id, provider_id,
+        customer_name, customer_phone, starts_at, ends_at, confirmation_code)
+    select p.organization_id, p.location_id, s.id, p.id, 'Customer', '+15550101234',
+           timestamptz '2026-09-01 14:00Z' + g.j * interval '1 day',
+           timestamptz '2026-09-01 15:00Z' + g.j * interval '1 day',
+           (select string_agg(substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789',
+                                     1 + ((g.i / power(31, k)::bigint) % 31)::int, 1), '' order by k)
+              from generate_series(0, 5) k)
+      from (select *, row_number() over (order by id) - 1 as pn from providers) p
+      join services s on s.organization_id = p.organization_id and s.name = 'Cleaning'
+     cross join lateral (select j, p.pn * 13 + j as i from generate_series(0, 12) j) g"""
 
 
-def setup_sql(orgs: int, facts_per_org: int) -> list[tuple[str, str]]:
-    """(label, statement) pairs that build the data set with set-based SQL."""
-    t_cat = "array[" + ", ".join(f"'{c}'" for c, _, _ in TEMPLATES) + "]::kb_category[]"
-    t_title = "array[" + ", ".join(f"'{t}'" for _, t, _ in TEMPLATES) + "]"
-    t_body = "array[" + ", ".join("'" + b.replace("'", "''") + "'" for _, _, b in TEMPLATES) + "]"
-    n = len(TEMPLATES)
-    code = ("(select string_agg(substr('ABCDEFGHJKMNPQRSTUVWXYZ23456789', 1 + ((g.i / power(31, k)::bigint) "
-            "% 31)::int, 1), '' order by k) from generate_series(0, 5) k)")
+def steps(orgs: int, facts_per_org: int) -> list[tuple[str, str, tuple]]:
+    """(label, statement, arguments) in the order they must run."""
+    categories, titles, bodies = (list(column) for column in zip(*TEMPLATES, strict=True))
     return [
-        ("organizations", f"""insert into organizations (name, slug, default_timezone)
-            select 'Org ' || i, 'org-' || i, 'America/New_York' from generate_series(1, {orgs}) i"""),
-        ("locations", """insert into locations (organization_id, slug, name, timezone, phone_number,
-                address_line1, city, region, postal_code)
-            select o.id, 'loc-' || n, o.name || ' ' || n,
-                   (array['America/New_York', 'America/Chicago', 'America/Denver',
-                          'America/Los_Angeles'])[1 + (row_number() over () % 4)::int],
-                   '+1555' || lpad((row_number() over ())::text, 7, '0'), '1 Main Street', 'Springfield',
-                   'NY', '10001'
-              from organizations o, generate_series(1, 2) n"""),
-        ("business hours", """insert into business_hours (location_id, day_of_week, opens_at, closes_at)
-            select l.id, d, h.o, h.c from locations l, generate_series(1, 5) d,
-                   (values ('09:00'::time, '12:30'::time), ('13:30', '17:30')) h(o, c)
-            union all select l.id, 6, '09:00', '13:00' from locations l"""),
-        ("services", """insert into services (organization_id, name, duration_minutes, price)
-            select o.id, s.name, s.minutes, s.price from organizations o,
-                   (values ('Cleaning', 60, 120), ('Exam', 30, 90), ('Whitening', 90, 350),
-                           ('Filling', 60, 180), ('Checkup', 30, 80)) s(name, minutes, price)"""),
-        ("providers", """insert into providers (organization_id, location_id, name)
-            select l.organization_id, l.id, 'Provider ' || n from locations l, generate_series(1, 2) n"""),
-        ("provider services", """insert into provider_services (organization_id, provider_id, service_id)
-            select p.organization_id, p.id, s.id from providers p
-              join services s on s.organization_id = p.organization_id"""),
-        ("knowledge base", f"""insert into knowledge_base (organization_id, location_id, category, title,
-                content, tags, priority)
-            select o.id, case when f % 5 = 0 then l.id end, ({t_cat})[1 + f % {n}],
-                   ({t_title})[1 + f % {n}], format(({t_body})[1 + f % {n}], o.rn + f),
-                   array[lower(({t_title})[1 + f % {n}])], (f * 7) % 100
-              from (select id, row_number() over (order by id) as rn from organizations) o
-              join lateral (select id from locations where organization_id = o.id order by id limit 1) l
-                on true, generate_series(1, {facts_per_org}) f"""),
-        ("agent configs", f"""insert into agent_configs (organization_id, location_id, version, instructions,
-                greeting, policies, is_active)
-            select o.id, null, v, 'Instructions v' || v, 'Hello from ' || o.name,
-                   '{CONFIG_POLICIES}'::jsonb, v = 3
-              from organizations o, generate_series(1, 3) v
-            union all
-            select l.organization_id, l.id, v, 'Override v' || v, 'Hello from ' || l.name, '{{}}', v = 2
-              from (select *, row_number() over (order by id) as rn from locations) l,
-                   generate_series(1, 2) v where l.rn % 5 = 0"""),
-        ("background appointments", f"""insert into appointments (organization_id, location_id, service_id,
-                provider_id, customer_name, customer_phone, starts_at, ends_at, confirmation_code)
-            select p.organization_id, p.location_id, s.id, p.id, 'Customer', '+15550101234',
-                   timestamptz '2026-09-01 14:00Z' + g.j * interval '1 day',
-                   timestamptz '2026-09-01 15:00Z' + g.j * interval '1 day', {code}
-              from (select *, row_number() over (order by id) - 1 as pn from providers) p
-              join lateral (select id from services where organization_id = p.organization_id
-                             and name = 'Cleaning') s on true
-              cross join lateral (select j, p.pn * 13 + j as i from generate_series(0, 12) j) g"""),
+        ("organizations", ORGANIZATIONS, (orgs,)), ("locations", LOCATIONS, ()),
+        ("business hours", HOURS, ()), ("services", SERVICES, ()), ("providers", PROVIDERS, ()),
+        ("provider services", PROVIDER_SERVICES, ()),
+        ("knowledge base", FACTS, (facts_per_org, categories, titles, bodies)),
+        ("agent configs", CONFIGS, (CONFIG_POLICIES,)), ("background appointments", APPOINTMENTS, ()),
     ]
 
 
@@ -172,9 +176,9 @@ def p(samples: list[float], q: int) -> float:
 
 
 async def build(conn: asyncpg.Connection, orgs: int, facts_per_org: int) -> None:
-    for label, statement in setup_sql(orgs, facts_per_org):
+    for label, statement, arguments in steps(orgs, facts_per_org):
         start = time.perf_counter()
-        await conn.execute(statement)
+        await conn.execute(statement, *arguments)
         print(f"built {label} in {time.perf_counter() - start:.1f} s", flush=True)
     await conn.execute("analyze")
 
@@ -251,6 +255,8 @@ async def main() -> None:
             if server is not None:
                 server.stop()
     print(f"wall_s={time.perf_counter() - started:.1f}")
+    # These machines are shared: a p99 means little without the load it was measured under.
+    print(f"loadavg_1m={os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
