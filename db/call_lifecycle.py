@@ -1,4 +1,5 @@
-"""What the webhook service derives from stored rows rather than from the event in hand.
+"""What the webhook service derives from stored rows rather than from the event in hand, and the
+blanks it fills on a call (its location) without overriding the agent.
 
 LiveKit does not promise the order of its webhooks, so anything that depends on more than one
 event is recomputed from what is stored after each event: the verdict on a call the agent never
@@ -111,3 +112,19 @@ async def latest_recording_location(conn: asyncpg.Connection, *, call_id: uuid.U
     """Where the call's latest finished recording was stored (None without one)."""
     with translated():
         return await conn.fetchval(LATEST_RECORDING, call_id)
+
+
+ROUTE_CALL = """
+update voice_calls set location_id = $2, organization_id = coalesce(organization_id, $3)
+ where session_id = $1 and location_id is null
+"""
+
+
+async def route_to_location(
+    conn: asyncpg.Connection, *, session_id: str, location_id: uuid.UUID, organization_id: uuid.UUID
+) -> bool:
+    """Give a call the location its dialed number belongs to, unless it has one (the agent may
+    have routed it first, possibly by other means: its choice stands). True when set here."""
+    with translated():
+        result = await conn.execute(ROUTE_CALL, session_id, location_id, organization_id)
+    return result != "UPDATE 0"

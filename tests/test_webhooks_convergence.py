@@ -11,7 +11,7 @@ import random
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from db import calls
+from db import calls, locations, organizations
 from db.call_lifecycle import AGENT_LEFT_OPEN, AGENT_NEVER_JOINED, CALLER_LEFT_FIRST
 from db.pool import connect
 from tests.livekit_webhooks import (
@@ -261,3 +261,53 @@ async def test_an_event_without_an_effect_is_stored_and_changes_nothing_else(con
     assert await deliver(conn, event) == "ignored"
     rows = await call_rows(conn, "RM_call")
     assert rows["voice_calls"] == [] and [r["outcome"] for r in rows["webhook_events"]] == ["ignored"]
+
+
+# --- routing to the location of the dialed number ---------------------------------------------------
+
+
+async def make_location(conn, slug: str, phone_number: str | None):
+    org = await organizations.create_organization(conn, name=slug.title(), slug=slug)
+    return await locations.create_location(
+        conn, organization_id=org.id, slug="main", name=f"{slug} main", timezone="America/New_York",
+        phone_number=phone_number,
+        address=locations.Address(line1="1 Main Street", city="Springfield", region="NY",
+                                  postal_code="10001"),
+    )
+
+
+async def routed(conn, session_id: str):
+    return tuple(await conn.fetchrow(
+        "select location_id, organization_id from voice_calls where session_id = $1", session_id))
+
+
+async def test_a_sip_call_is_routed_to_the_location_of_the_dialed_number_in_any_order(conn):
+    clinic = await make_location(conn, "clinic", DIALED_NUMBER)
+    await make_location(conn, "elsewhere", "+15550000099")
+    for order in (list(realistic_call().values()), list(realistic_call().values())[::-1]):
+        transaction = conn.transaction()
+        await transaction.start()
+        for event in order:
+            await deliver(conn, event)
+        assert await routed(conn, "RM_call") == (clinic.id, clinic.organization_id)
+        await transaction.rollback()
+
+
+async def test_the_agents_own_routing_is_not_overridden(conn):
+    await make_location(conn, "clinic", DIALED_NUMBER)
+    chosen = await make_location(conn, "by-metadata", None)
+    call = realistic_call()
+    await deliver(conn, call["room_started"])
+    await calls.update_call(conn, session_id="RM_call", location_id=chosen.id,
+                            organization_id=chosen.organization_id)
+    await deliver(conn, call["caller_joined"])
+    assert await routed(conn, "RM_call") == (chosen.id, chosen.organization_id)
+
+
+async def test_a_dialed_number_that_is_no_phone_number_leaves_the_call_unrouted(conn):
+    caller = sip_caller()
+    odd = type(caller)(caller.sid, caller.identity, caller.kind, caller.joined, caller.name,
+                       {**caller.attributes, "sip.trunkPhoneNumber": "sip:reception@example.com"})
+    assert await deliver(conn, participant_event("participant_joined", "RM_odd", 1, odd)) == "applied"
+    assert await routed(conn, "RM_odd") == (None, None)
+    assert (await calls.get_call(conn, session_id="RM_odd")).dialed_number == "sip:reception@example.com"

@@ -14,6 +14,7 @@ effect, and both must commit or roll back together.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,10 +24,13 @@ from livekit.protocol.egress import EgressInfo, EgressStatus
 from livekit.protocol.models import ParticipantInfo, TrackSource, TrackType
 from livekit.protocol.webhook import WebhookEvent
 
-from db import call_lifecycle, calls, events, ids, participants, webhook_events
+from db import call_lifecycle, calls, events, ids, locations, participants, webhook_events
 from db.calls import Call
+from db.errors import InvalidInput
 from db.events import Event
 from webhooks.errors import InvalidWebhookEvent
+
+log = logging.getLogger(__name__)
 
 PARTICIPANT_EVENTS = ("participant_joined", "participant_left", "participant_connection_aborted")
 TRACK_EVENTS = ("track_published", "track_unpublished")
@@ -125,6 +129,8 @@ async def _participant_event(conn: asyncpg.Connection, event: WebhookEvent, at: 
         # changed since (agent state ...) and would make the merge depend on arrival order.
         attributes=dict(p.attributes) if joined else None,
     )
+    if joined and p.kind == ParticipantInfo.Kind.SIP:
+        await _route(conn, call, p.attributes.get(SIP_DIALED))
     if joined and p.kind == ParticipantInfo.Kind.AGENT:
         # The agent's arrival connects the caller to the front desk. Only the agent itself marks
         # the call active, once it has greeted: the webhook fills connected_at, nothing more.
@@ -194,6 +200,26 @@ async def _ensure_call(conn: asyncpg.Connection, event: WebhookEvent, at: dateti
         **numbers,
     )
     return call
+
+
+async def _route(conn: asyncpg.Connection, call: Call, dialed_number: str | None) -> None:
+    """Route an inbound SIP call to the location whose number was dialed, when nobody has.
+    Done on the SIP participant's join only: one lookup per call, and the same in any order."""
+    if not dialed_number:
+        return
+    try:
+        location = await locations.find_location_by_number(conn, phone_number=dialed_number)
+    except InvalidInput:
+        log.info("call %s: dialed number %r is not a phone number, not routed",
+                 call.session_id, dialed_number[:40])
+        return
+    if location is None:
+        log.info("call %s: no active location has the dialed number %s", call.session_id, dialed_number)
+        return
+    await call_lifecycle.route_to_location(
+        conn, session_id=call.session_id, location_id=location.id,
+        organization_id=location.organization_id,
+    )
 
 
 async def _upsert_participant(
