@@ -91,7 +91,8 @@ class _Handlers:
         """Store and apply the event in one transaction, retried when it lost a race with a
         concurrent writer of the same call (the whole transaction rolled back, so a retry is
         safe): two first events of one room both inserting its call, or a deadlock."""
-        for attempt in range(1, _ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 with translated():
                     async with self._pool.acquire() as conn, conn.transaction():
@@ -100,7 +101,7 @@ class _Handlers:
                 if attempt == _ATTEMPTS or not _lost_a_race(exc):
                     raise
                 log.info("webhook %s (%s) lost a race, retrying: %s", event.id, event.event, exc)
-        raise AssertionError("unreachable")
+                attempt += 1
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
-from livekit.protocol.egress import EgressInfo, EgressStatus
+from livekit.protocol.egress import EgressStatus
 from livekit.protocol.models import ParticipantInfo, TrackSource, TrackType
 from livekit.protocol.webhook import WebhookEvent
 
@@ -28,6 +28,7 @@ from db import call_lifecycle, calls, events, ids, locations, participants, webh
 from db.calls import Call
 from db.errors import InvalidInput
 from db.events import Event
+from webhooks import fields
 from webhooks.errors import InvalidWebhookEvent
 
 log = logging.getLogger(__name__)
@@ -35,19 +36,6 @@ log = logging.getLogger(__name__)
 PARTICIPANT_EVENTS = ("participant_joined", "participant_left", "participant_connection_aborted")
 TRACK_EVENTS = ("track_published", "track_unpublished")
 ROOM_EVENTS = ("room_started", "room_finished", *PARTICIPANT_EVENTS, *TRACK_EVENTS)
-
-# LiveKit's SIP participant attributes (livekit-sip): who called, which of our numbers they dialed.
-SIP_CALLER = "sip.phoneNumber"
-SIP_DIALED = "sip.trunkPhoneNumber"
-SIP_CALL_ID = "sip.callID"
-
-
-def event_time(event: WebhookEvent) -> datetime:
-    """When LiveKit's server created the event (whole seconds). livekit-server always sets it;
-    for a hand-made event without one, the time we received it is the best we have."""
-    if event.created_at:
-        return datetime.fromtimestamp(event.created_at, UTC)
-    return datetime.now(UTC)
 
 
 def validate(event: WebhookEvent) -> None:
@@ -79,7 +67,7 @@ async def record(conn: asyncpg.Connection, event: WebhookEvent, *, payload: Any)
         event_id=event.id,
         event=event.event,
         payload=payload,
-        created_at=event_time(event),
+        created_at=fields.event_time(event),
         room_sid=event.room.sid or event.egress_info.room_id or None,
         room_name=event.room.name or event.egress_info.room_name or None,
         participant_sid=event.participant.sid or None,
@@ -94,13 +82,13 @@ async def record(conn: asyncpg.Connection, event: WebhookEvent, *, payload: Any)
 
 async def apply(conn: asyncpg.Connection, event: WebhookEvent) -> None:
     """The effect of one event on its call (no deduplication: see `record`)."""
-    call = await _HANDLERS[event.event](conn, event, event_time(event))
+    call = await _HANDLERS[event.event](conn, event, fields.event_time(event))
     if call.closed_by == "webhook":
         # This event may change who was in the room: judge the unattended call again.
         await call_lifecycle.settle_unattended_call(conn, session_id=call.session_id)
 
 
-# --- handlers: each returns the call as it was before its own change ----------------------------
+# --- handlers: each returns its call as _ensure_call found it, before the rest of its change -----
 
 
 async def _room_started(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
@@ -122,7 +110,7 @@ async def _participant_event(conn: asyncpg.Connection, event: WebhookEvent, at: 
     joined = event.event == "participant_joined"
     p = event.participant
     call = await _ensure_call(conn, event, at)
-    joined_at = _participant_joined_at(p) or (at if joined else None)
+    joined_at = fields.joined_at(p) or (at if joined else None)
     await _upsert_participant(
         conn, call, p, joined_at=joined_at, left_at=None if joined else at,
         # The attributes at join describe the participant; later events carry attributes that
@@ -130,7 +118,7 @@ async def _participant_event(conn: asyncpg.Connection, event: WebhookEvent, at: 
         attributes=dict(p.attributes) if joined else None,
     )
     if joined and p.kind == ParticipantInfo.Kind.SIP:
-        await _route(conn, call, p.attributes.get(SIP_DIALED))
+        await _route(conn, call, p.attributes.get(fields.SIP_DIALED))
     if joined and p.kind == ParticipantInfo.Kind.AGENT:
         # The agent's arrival connects the caller to the front desk. Only the agent itself marks
         # the call active, once it has greeted: the webhook fills connected_at, nothing more.
@@ -145,14 +133,14 @@ async def _track_event(conn: asyncpg.Connection, event: WebhookEvent, at: dateti
     call = await _ensure_call(conn, event, at)
     await _log_event(conn, call, event, at, {
         "participant_sid": p.sid, "identity": p.identity, "track_sid": track.sid,
-        "track_type": _enum_name(TrackType, track.type),
-        "source": _enum_name(TrackSource, track.source),
+        "track_type": fields.enum_name(TrackType, track.type),
+        "source": fields.enum_name(TrackSource, track.source),
         "muted": track.muted, "mime_type": track.mime_type or None,
     })
     # Mute state is the latest audio track event's, whatever order they came in.
     muted = await call_lifecycle.latest_audio_mute(conn, call_id=call.id, participant_sid=p.sid)
     await _upsert_participant(
-        conn, call, p, joined_at=_participant_joined_at(p), left_at=None, attributes=None,
+        conn, call, p, joined_at=fields.joined_at(p), left_at=None, attributes=None,
         is_muted=muted,
     )
     return call
@@ -163,9 +151,9 @@ async def _egress_ended(conn: asyncpg.Connection, event: WebhookEvent, at: datet
     call = await calls.start_call(
         conn, session_id=egress.room_id, room_name=egress.room_name or None, started_at=at,
     )
-    location = _recording_location(egress)
+    location = fields.recording_location(egress)
     await _log_event(conn, call, event, at, {
-        "egress_id": egress.egress_id, "status": _enum_name(EgressStatus, egress.status),
+        "egress_id": egress.egress_id, "status": fields.enum_name(EgressStatus, egress.status),
         "location": location, "error": egress.error or None,
     })
     latest = await call_lifecycle.latest_recording_location(conn, call_id=call.id)
@@ -194,12 +182,11 @@ async def _ensure_call(conn: asyncpg.Connection, event: WebhookEvent, at: dateti
     """The event's call, created if this is the first we hear of it (webhooks may arrive before
     room_started). A SIP participant brings the caller's and the dialed number. Its row lock,
     held to the end of the transaction, serialises the events of one call."""
-    numbers = _sip_numbers(event.participant) if event.participant.sid else {}
-    call = await calls.start_call(
+    numbers = fields.sip_numbers(event.participant) if event.participant.sid else {}
+    return await calls.start_call(
         conn, session_id=event.room.sid, room_name=event.room.name or None, started_at=at,
         **numbers,
     )
-    return call
 
 
 async def _route(conn: asyncpg.Connection, call: Call, dialed_number: str | None) -> None:
@@ -232,7 +219,7 @@ async def _upsert_participant(
     attributes: dict | None,
     is_muted: bool | None = None,
 ) -> None:
-    kind = _kind(p)
+    kind = fields.kind(p)
     await participants.upsert_participant(
         conn, session_id=call.session_id, participant_sid=p.sid, identity=p.identity,
         name=p.name or None, participant_type="agent" if kind == "agent" else "user", kind=kind,
@@ -252,53 +239,3 @@ async def _log_event(
         id=ids.event_id(call.id, event.id), call_id=call.id, event_type=event.event,
         payload={"webhook_event_id": event.id, **payload}, occurred_at=at,
     )])
-
-
-def _participant_joined_at(p: ParticipantInfo) -> datetime | None:
-    """When the participant joined, as LiveKit's server recorded it. Every event about the
-    participant carries it, so a lost or late participant_joined does not lose the time."""
-    if p.joined_at_ms:
-        return datetime.fromtimestamp(p.joined_at_ms / 1000, UTC)
-    if p.joined_at:
-        return datetime.fromtimestamp(p.joined_at, UTC)
-    return None
-
-
-def _kind(p: ParticipantInfo) -> str:
-    """LiveKit's participant kind in lower case: standard, ingress, egress, sip, agent ..."""
-    return _enum_name(ParticipantInfo.Kind, p.kind).lower()
-
-
-def _enum_name(enum: Any, number: int) -> str:
-    # A newer server may send a value this protocol version does not know.
-    try:
-        return enum.Name(number)
-    except ValueError:
-        return f"UNKNOWN_{number}"
-
-
-def _sip_numbers(p: ParticipantInfo) -> dict[str, str]:
-    if p.kind != ParticipantInfo.Kind.SIP:
-        return {}
-    found = {
-        "caller_number": p.attributes.get(SIP_CALLER),
-        "dialed_number": p.attributes.get(SIP_DIALED),
-        "sip_call_id": p.attributes.get(SIP_CALL_ID),
-    }
-    return {name: value for name, value in found.items() if value}
-
-
-def _recording_location(egress: EgressInfo) -> str | None:
-    """Where the recording went: the first file, else the segments' playlist (the deprecated
-    single-result fields of older servers included)."""
-    for result in egress.file_results:
-        if result.location:
-            return result.location
-    if egress.HasField("file") and egress.file.location:
-        return egress.file.location
-    for result in egress.segment_results:
-        if result.playlist_location:
-            return result.playlist_location
-    if egress.HasField("segments") and egress.segments.playlist_location:
-        return egress.segments.playlist_location
-    return None
