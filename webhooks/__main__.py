@@ -69,10 +69,9 @@ async def _migrate(dsn: str) -> None:
         await conn.close()
 
 
-async def serve(settings: Settings, dsn: str, host: str, port: int) -> None:
+async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: str, port: int) -> None:
     if settings.migrate_on_start:
         await _migrate(dsn)
-    verifier = WebhookVerifier(settings.key_pairs())
     pool = await create_pool(dsn, min_size=2, max_size=settings.webhook_db_pool_size)
     try:
         app = create_app(pool=pool, verifier=verifier, max_body_bytes=settings.webhook_max_body_bytes)
@@ -106,9 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=settings.webhook_port)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        verifier = WebhookVerifier(settings.key_pairs())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     dsn, server = resolve_dsn(settings.database_url, settings.embedded_pg_dir)
     try:
-        asyncio.run(serve(settings, dsn, args.host, args.port))
+        asyncio.run(serve(settings, verifier, dsn, args.host, args.port))
     except migrate.MigrationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
