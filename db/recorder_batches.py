@@ -1,21 +1,25 @@
-"""How the recorder writes a batch: one transaction per batch, consecutive rows of one kind in one
-statement, and, when Postgres rejects a batch for good, bisection down to the rows it rejects.
+"""How the recorder writes a batch: one transaction per batch, every message of the batch in one
+statement and every event in another, and, when Postgres rejects a batch for good, bisection down
+to the rows it rejects.
 
 A batch is a list of ops, `(seq, enqueued_at, kind, key, payload)`: plain tuples, because building
 one is the whole cost the voice loop pays for recording a row. `key` is the session id for
 call-level ops and the call id for messages and events.
 
-Messages and events go through a staging table: COPY (binary, the fastest way in) into a temporary
-table, then one `insert ... select ... order by ord on conflict (id) do nothing`. Measured against
-executemany of the repositories' INSERTs on our tables (bench/recorder.py, 12k messages in batches
-of 500): staging ~10.6k rows/s, executemany ~3k rows/s. executemany runs one statement per row, and
-voice_messages' statement-level tokens trigger then updates the call once per row instead of once
-per batch. The conflict target is the row id only: a replayed row is skipped, but a different
-message that collides on (call_id, sequence_number) is rejected and dead-lettered, not dropped.
+Rows fresh from memory go by binary COPY straight into voice_messages and call_events: they are
+new, almost always, and COPY is the fastest way in. Rows that may be there already (a spool being
+replayed, or a fresh batch whose COPY hit a unique key: a row recorded twice) go by COPY into a
+temporary staging table, then one `insert ... select ... order by ord on conflict (id) do
+nothing`. Both beat executemany of the repositories' INSERTs on our tables by far (bench/
+recorder.py prints the ratio): executemany runs one statement per row, and voice_messages' tokens
+trigger, statement-level, then updates the call once per row instead of once per batch. The
+conflict target is the row id only: a replayed row is skipped, but a different message that
+collides on (call_id, sequence_number) is rejected and dead-lettered, not silently dropped.
 
-Call-level ops (start, connected, update, finish, participant) are few per call; they go through
-the repository functions of db.calls and db.participants one by one, so their merge rules and
-their CallNotFound checks are the same as everywhere else.
+Call-level ops (start, connected, update, finish, participant) are few per call; starts go as one
+executemany of db.calls.START_CALL, the others through the repository functions of db.calls and
+db.participants one by one, so that their merge rules and CallNotFound checks are the ones
+everyone else uses.
 """
 
 from __future__ import annotations
@@ -24,19 +28,20 @@ import asyncio
 import itertools
 import json
 import logging
+import operator
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import astuple
 from typing import Any
 
 import asyncpg
 
-from db import calls, participants
+from db import calls, ids, participants
 from db.errors import Conflict, DatabaseError, InvalidInput, NotFound, Unavailable, is_transient
 from db.events import COLUMNS as EVENT_COLUMNS
 from db.events import Event
 from db.messages import COLUMNS as MESSAGE_COLUMNS
 from db.messages import Message
+from db.pool import init_connection as pool_init_connection
 
 log = logging.getLogger(__name__)
 
@@ -81,28 +86,61 @@ on conflict (id) do nothing
 """
 
 
-def _staged_row(ord_: int, row: tuple, json_index: int) -> tuple:
-    values = list(row)
-    values[json_index] = json.dumps(values[json_index])
-    return (ord_, *values)
+_message_values = operator.attrgetter(*MESSAGE_COLUMNS)
+_event_values = operator.attrgetter(*EVENT_COLUMNS)
 
 
-async def write_messages(conn: asyncpg.Connection, messages: Sequence[Message]) -> None:
+def _staged_row(ord_: int, row: tuple, json_index: int) -> list:
+    values = [ord_, *row]
+    values[json_index + 1] = json.dumps(values[json_index + 1])
+    return values
+
+
+async def merge_messages(conn: asyncpg.Connection, messages: Sequence[Message]) -> None:
+    """Insert messages, skipping the ids already stored (staging table, then insert ... select)."""
     await conn.execute(STAGE_MESSAGES)
     await conn.copy_records_to_table(
         "recorder_messages", columns=("ord", *MESSAGE_COLUMNS),
-        records=[_staged_row(i, astuple(m), _METADATA) for i, m in enumerate(messages)],
+        records=[_staged_row(i, _message_values(m), _METADATA) for i, m in enumerate(messages)],
     )
     await conn.execute(INSERT_STAGED_MESSAGES)
 
 
-async def write_events(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+async def merge_events(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
     await conn.execute(STAGE_EVENTS)
     await conn.copy_records_to_table(
         "recorder_events", columns=("ord", *EVENT_COLUMNS),
-        records=[_staged_row(i, astuple(e), _PAYLOAD) for i, e in enumerate(events)],
+        records=[_staged_row(i, _event_values(e), _PAYLOAD) for i, e in enumerate(events)],
     )
     await conn.execute(INSERT_STAGED_EVENTS)
+
+
+async def copy_messages(conn: asyncpg.Connection, messages: Sequence[Message]) -> None:
+    """COPY new messages straight in; a row already stored fails the whole statement."""
+    await conn.copy_records_to_table(
+        "voice_messages", columns=MESSAGE_COLUMNS, records=[_message_values(m) for m in messages])
+
+
+async def copy_events(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+    # In order: call_events.sequence, an identity, is assigned as the rows arrive.
+    await conn.copy_records_to_table(
+        "call_events", columns=EVENT_COLUMNS, records=[_event_values(e) for e in events])
+
+
+def _jsonb_encode(value: object) -> bytes:
+    return b"\x01" + json.dumps(value).encode()  # jsonb's binary format: a version byte, then text
+
+
+def _jsonb_decode(data: bytes) -> object:
+    return json.loads(data[1:])
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """The codecs of the recorder's own pool: db.pool's, but jsonb in binary, which binary COPY
+    into voice_messages and call_events needs (the same Python values in and out)."""
+    await pool_init_connection(conn)
+    await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode,
+                              schema="pg_catalog", format="binary")
 
 
 class UnspoolableOp(InvalidInput):
@@ -127,18 +165,48 @@ async def _write_call_op(conn: asyncpg.Connection, op: Op) -> None:
         raise InvalidInput(f"unknown recorder op {kind!r}")
 
 
-async def write_batch(conn: asyncpg.Connection, ops: Sequence[Op]) -> None:
-    """Write `ops` in order in one transaction; consecutive messages (or events) go as one
-    statement."""
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The reset of the recorder's own pool: none. Its connections keep no session state but
+    the staging tables, which are worth keeping, and the default reset is a round trip a batch."""
+
+
+def _start_args(op: Op) -> tuple:
+    """db.calls.start_call's parameters for START_CALL, in its order."""
+    fields, session_id = op[PAYLOAD], op[KEY]
+    return (ids.call_id(session_id), session_id, fields.get("room_name"), fields.get("user_id"),
+            fields.get("direction"), fields.get("caller_number"), fields.get("dialed_number"),
+            fields.get("sip_call_id"), fields.get("started_at"), fields.get("metadata"))
+
+
+async def _write_call_ops(conn: asyncpg.Connection, ops: Sequence[Op]) -> None:
+    for kind, group in itertools.groupby(ops, key=lambda op: op[KIND]):
+        if kind == START:  # a start cannot fail for a missing row: run them all in one go
+            await conn.executemany(calls.START_CALL, [_start_args(op) for op in group])
+        else:
+            for op in group:
+                await _write_call_op(conn, op)
+
+
+async def write_batch(conn: asyncpg.Connection, ops: Sequence[Op], *, fresh: bool) -> None:
+    """Write `ops` in one transaction: the call-level ops in their order, then every message in
+    one statement, then every event in one statement, each in the order recorded. `fresh`: COPY
+    straight into the tables (the connection needs init_connection's binary jsonb codec);
+    otherwise merge through the staging tables, skipping rows already stored.
+
+    Messages and events do not depend on one another, and nothing outside the transaction can
+    see the order inside it; what matters is that a call's row exists before its messages (its
+    start runs first) and that events get their `sequence` in recording order. Grouping only
+    *consecutive* rows of a kind would give one statement per row for an agent that records a
+    message, then an event, then a message (measured: ~50x slower)."""
+    call_ops = [op for op in ops if op[KIND] not in (MESSAGE, EVENT)]
+    messages = [op[PAYLOAD] for op in ops if op[KIND] == MESSAGE]
+    events = [op[PAYLOAD] for op in ops if op[KIND] == EVENT]
     async with conn.transaction():
-        for kind, group in itertools.groupby(ops, key=lambda op: op[KIND]):
-            if kind == MESSAGE:
-                await write_messages(conn, [op[PAYLOAD] for op in group])
-            elif kind == EVENT:
-                await write_events(conn, [op[PAYLOAD] for op in group])
-            else:
-                for op in group:
-                    await _write_call_op(conn, op)
+        await _write_call_ops(conn, call_ops)
+        if messages:
+            await (copy_messages if fresh else merge_messages)(conn, messages)
+        if events:
+            await (copy_events if fresh else merge_events)(conn, events)
 
 
 TRANSIENT, POISON, UNKNOWN = "transient", "poison", "unknown"
@@ -149,8 +217,8 @@ def classify(exc: BaseException) -> str:
     these values, retrying cannot help. UNKNOWN: anything else (a missing table, a permission):
     nothing says the rows are at fault, so they are kept and retried rather than dead-lettered."""
     if isinstance(exc, DatabaseError) and exc.__cause__ is not None:
-        # The repositories translate, and translate() calls the driver's client-side DataError
-        # (an InterfaceError) "unavailable"; look at what the driver actually raised.
+        # The repositories translate driver errors; judge by what the driver raised (translate()
+        # counts every InterfaceError as "unavailable", the client-side DataError included).
         return classify(exc.__cause__)
     if isinstance(exc, Unavailable):
         return TRANSIENT
@@ -179,24 +247,30 @@ async def write_resilient(
     pool: asyncpg.Pool,
     ops: Sequence[Op],
     *,
+    fresh: bool,
     write_timeout: float,
     on_written: Callable[[Sequence[Op]], None],
     on_poison: Callable[[Op, BaseException], None],
 ) -> None:
-    """Write `ops` in order, one transaction per segment. A segment Postgres rejects for good is
-    split in two and each half retried, down to single rows, which go to `on_poison`; so one bad
-    row costs about log2(batch) extra transactions and its neighbours are written. Raises
-    Interrupted when the database is unavailable (or fails in a way we do not understand)."""
-    todo: deque[Sequence[Op]] = deque([ops])
+    """Write `ops` in order, one transaction per segment (see write_batch for `fresh`). A fresh
+    segment that fails is retried as a merge (it may hold a row written before); a segment
+    Postgres rejects for good is split in two and each half retried, down to single rows, which
+    go to `on_poison`: one bad row costs about log2(batch) extra transactions, and its neighbours
+    are written. Raises Interrupted when the database is unavailable (or fails in a way we do not
+    understand)."""
+    todo: deque[tuple[Sequence[Op], bool]] = deque([(ops, fresh)])
     done = 0
     while todo:
-        segment = todo.popleft()
+        segment, copy = todo.popleft()
         try:
             async with asyncio.timeout(write_timeout):
                 async with pool.acquire() as conn:
-                    await write_batch(conn, segment)
+                    await write_batch(conn, segment, fresh=copy)
         except Exception as exc:  # every failure is sorted below, none is swallowed
             kind = classify(exc)
+            if copy and kind != TRANSIENT:
+                todo.appendleft((segment, False))
+                continue
             if kind != POISON:
                 if kind == UNKNOWN:
                     log.error("recorder: unexpected database error, rows kept for a retry: %r", exc)
@@ -206,8 +280,8 @@ async def write_resilient(
                 done += 1
                 continue
             middle = len(segment) // 2
-            todo.appendleft(segment[middle:])
-            todo.appendleft(segment[:middle])
+            todo.appendleft((segment[middle:], False))
+            todo.appendleft((segment[:middle], False))
             continue
         done += len(segment)
         on_written(segment)

@@ -57,11 +57,12 @@ class WriterMixin:
             await self._wait_for_rows(None)
             await asyncio.sleep(self._flush_interval)  # let a batch gather
             return
-        batch = [queue.popleft() for _ in range(min(len(queue), self._batch_size))]
+        limit = self._batch_size if len(queue) <= self._batch_size else self._max_batch_size
+        batch = [queue.popleft() for _ in range(min(len(queue), limit))]
         self._inflight, self._inflight_spooled = batch, False
         try:
             await write_resilient(
-                self._pool, batch, write_timeout=self._write_timeout,
+                self._pool, batch, fresh=self._fresh, write_timeout=self._write_timeout,
                 on_written=self._on_written, on_poison=self._on_poison,
             )
             self._recovered()
