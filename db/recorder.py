@@ -13,7 +13,8 @@ chosen by the writer (db.ids), so a row written twice (a replay, a batch whose c
 a no-op. A row Postgres rejects for good goes to `<spool_dir>/<name>-deadletter.jsonl`, logged at
 ERROR, and the rest of its batch is written.
 
-All methods must be called from the event loop the recorder was started on.
+All methods must be called from the event loop the recorder was started on, in the process that
+started it: a forked child would share the parent's spool file and its lock.
 """
 
 from __future__ import annotations

@@ -70,6 +70,11 @@ class WriterMixin:
             self._failed(exc.cause)
             if not self._inflight_spooled:
                 self._spool_or_requeue(batch[exc.done:])
+        except Exception:  # a bug of ours must not lose the batch: writing it again is a no-op
+            log.exception("recorder %s: writer error; spooling the batch", self.name)
+            self._failed(RuntimeError("writer error"))
+            if not self._inflight_spooled:
+                self._spool_or_requeue(batch)
         finally:
             self._inflight = None
 

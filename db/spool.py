@@ -89,6 +89,7 @@ class SpoolFile:
         self.size = os.fstat(fd).st_size
         self.read_offset = 0
         self._synced_size = self.size
+        self._truncations = 0  # an fsync that started before a reset says nothing after it
 
     @classmethod
     def create(cls, spool_dir: Path, name: str) -> SpoolFile:
@@ -156,11 +157,12 @@ class SpoolFile:
 
     async def sync(self) -> None:
         """fsync, in a thread: it can take milliseconds and the event loop runs the voice loop."""
-        size = self.size
+        size, truncations = self.size, self._truncations
         if self._synced_size >= size:
             return
         await asyncio.to_thread(os.fsync, self.fd)
-        self._synced_size = max(self._synced_size, size)
+        if truncations == self._truncations:
+            self._synced_size = max(self._synced_size, size)
 
     def sync_now(self) -> None:
         if self._synced_size < self.size:
@@ -194,6 +196,7 @@ class SpoolFile:
         """Everything was read and written: empty the file."""
         os.ftruncate(self.fd, 0)
         self.size = self.read_offset = self._synced_size = 0
+        self._truncations += 1
 
     def remove(self) -> None:
         """Delete the file, under the lock, then let go of it."""
