@@ -83,6 +83,21 @@ async def test_a_call_recorded_is_written_in_order(recorder: Recorder, conn):
     assert stats.written == 17  # start, participant, connected, 6 + 6, update, finish
 
 
+async def test_a_recorded_start_writes_what_start_call_writes(recorder: Recorder, conn):
+    # The recorder batches starts through db.calls.START_CALL itself: same parameters, same row.
+    user = await conn.fetchval("insert into users (email) values ('a@example.com') returning id")
+    fields = dict(room_name="r", started_at=at(0), user_id=user, direction="outbound",
+                  caller_number="+15550100", dialed_number="+15550199", sip_call_id="SCL_1",
+                  metadata={"k": "v"})
+    recorder.start_call(session_id="RM_rec_start", **fields)
+    assert await recorder.flush(5)
+    direct = await calls.start_call(conn, session_id="RM_direct_start", **fields)
+    recorded = await calls.get_call(conn, session_id="RM_rec_start")
+    ignored = {"id", "session_id", "created_at", "updated_at"}
+    assert {k: v for k, v in vars(recorded).items() if k not in ignored} == {
+        k: v for k, v in vars(direct).items() if k not in ignored}
+
+
 async def test_rows_recorded_twice_are_written_once(recorder: Recorder, conn):
     call = record_call(recorder, "RM_twice")
     record_call(recorder, "RM_twice")
