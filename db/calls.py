@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from db import ids
-from db.errors import CallNotFound, InvalidInput, translated
+from db.errors import CallNotFound, DuplicateSession, InvalidInput, translated
 
 CALL_STATUSES = ("pending", "active", "completed", "failed", "abandoned")
 CLOSED_STATUSES = ("completed", "failed", "abandoned")
@@ -69,7 +69,7 @@ insert into voice_calls as c (
     started_at, metadata
 ) values ($1, $2, $3, $4, coalesce($5, 'inbound')::call_direction, $6, $7, $8,
           coalesce($9, now()), coalesce($10, '{{}}'::jsonb))
-on conflict (session_id) do update set
+on conflict (id) do update set
     room_name = coalesce(c.room_name, excluded.room_name),
     user_id = coalesce(c.user_id, excluded.user_id),
     direction = case when $5 is null then c.direction else excluded.direction end,
@@ -102,12 +102,21 @@ async def start_call(
     where the earliest wins. Without `started_at`, a new call starts now."""
     if not session_id:
         raise InvalidInput("a call needs a session id (the LiveKit room SID)")
-    with translated():
-        record = await conn.fetchrow(
-            START_CALL, ids.call_id(session_id), session_id, room_name, user_id, direction,
-            caller_number, dialed_number, sip_call_id, started_at, metadata,
-        )
-    return Call.from_record(record)
+    args = (ids.call_id(session_id), session_id, room_name, user_id, direction, caller_number,
+            dialed_number, sip_call_id, started_at, metadata)
+    # Two writers creating the same call at once can collide on the unique index that is not
+    # the ON CONFLICT arbiter (Postgres raises there instead of merging); the retry, in a
+    # savepoint so the caller's transaction survives, sees the committed row and merges.
+    attempts = 3
+    while True:
+        attempts -= 1
+        try:
+            with translated():
+                async with conn.transaction():
+                    return Call.from_record(await conn.fetchrow(START_CALL, *args))
+        except DuplicateSession:
+            if not attempts:
+                raise
 
 
 GET_CALL = f"select {_COLUMNS} from voice_calls where session_id = $1"

@@ -40,6 +40,7 @@ class Unavailable(DatabaseError):
 # constraint name -> (error class, message). Domain modules add their own entries.
 CONSTRAINTS: dict[str, tuple[type[DatabaseError], str]] = {
     "voice_calls_session_id_key": (DuplicateSession, "a call with this session id already exists"),
+    "voice_calls_pkey": (DuplicateSession, "a call with this id already exists"),
     "voice_calls_duration_check": (InvalidInput, "a call's duration cannot be negative"),
     "voice_calls_tokens_check": (InvalidInput, "token counts cannot be negative"),
     "voice_calls_closed_by_check": (InvalidInput, "closed_by must be 'agent' or 'webhook'"),

@@ -363,3 +363,14 @@ async def test_errors_are_ours_not_the_drivers(conn, started):
             await conn.execute("insert into voice_calls (session_id) values ('RM_bad')")
     assert not isinstance(caught.value, asyncpg.PostgresError)
     assert isinstance(caught.value.__cause__, asyncpg.UniqueViolationError)
+
+
+async def test_concurrent_starts_of_the_same_call_merge_instead_of_failing(pool):
+    async def start(i: int):
+        async with pool.acquire() as c:
+            return await calls.start_call(c, session_id="RM_race", room_name=f"room-{i}")
+
+    started = await asyncio.gather(*(start(i) for i in range(20)))
+    assert len({call.id for call in started}) == 1
+    async with pool.acquire() as c:
+        assert await c.fetchval("select count(*) from voice_calls where session_id = 'RM_race'") == 1
