@@ -311,27 +311,43 @@ create trigger call_participants_calculate_duration_trigger
     before insert or update on call_participants
     for each row execute function call_participants_calculate_duration();
 
--- Statement-level, so a batch of messages (COPY, executemany) updates each call once.
+-- Statement-level, so a batch of messages (COPY, executemany) updates each call once. The calls
+-- are locked first (in id order, so two writers cannot deadlock here) and summed in a later
+-- statement: its fresh snapshot sees what a concurrent writer to the same call committed, which
+-- a single UPDATE re-checking the row with its old snapshot would miss. FOR NO KEY UPDATE is the
+-- lock the UPDATE takes anyway, so it does not block other writers' foreign key checks. An
+-- UPDATE that moves a message to another call recomputes both calls.
 create function voice_messages_update_tokens() returns trigger
 language plpgsql
 as $$
+declare
+    touched uuid[];
 begin
+    if tg_op = 'INSERT' then
+        select array_agg(distinct call_id) into touched from new_rows;
+    elsif tg_op = 'DELETE' then
+        select array_agg(distinct call_id) into touched from old_rows;
+    else
+        select array_agg(distinct call_id) into touched
+          from (select call_id from old_rows union all select call_id from new_rows) moved;
+    end if;
+    perform 1 from voice_calls where id = any(touched) order by id for no key update;
     update voice_calls c
        set total_tokens_used = coalesce(
                (select sum(m.tokens_used) from voice_messages m where m.call_id = c.id), 0)
-     where c.id in (select distinct call_id from changed_rows);
+     where c.id = any(touched);
     return null;
 end
 $$;
 
 create trigger voice_messages_update_tokens_trigger
-    after insert on voice_messages referencing new table as changed_rows
+    after insert on voice_messages referencing new table as new_rows
     for each statement execute function voice_messages_update_tokens();
 create trigger voice_messages_update_tokens_on_update_trigger
-    after update on voice_messages referencing new table as changed_rows
+    after update on voice_messages referencing old table as old_rows new table as new_rows
     for each statement execute function voice_messages_update_tokens();
 create trigger voice_messages_update_tokens_on_delete_trigger
-    after delete on voice_messages referencing old table as changed_rows
+    after delete on voice_messages referencing old table as old_rows
     for each statement execute function voice_messages_update_tokens();
 
 -- Views (security_invoker: a user of a view sees only the rows RLS lets them see) -----------------
@@ -349,10 +365,14 @@ select c.id,
        u.full_name as user_name,
        u.email as user_email,
        count(p.id) filter (where p.left_at is null) as participant_count,
-       array_remove(
-           array_agg(coalesce(p.participant_name, p.participant_identity) order by p.joined_at)
-               filter (where p.left_at is null),
-           null
+       -- [] (not NULL) when nobody is in the call any more
+       coalesce(
+           array_remove(
+               array_agg(coalesce(p.participant_name, p.participant_identity) order by p.joined_at)
+                   filter (where p.left_at is null),
+               null
+           ),
+           '{}'
        ) as participant_names
   from voice_calls c
   left join users u on u.id = c.user_id
