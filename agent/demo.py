@@ -31,6 +31,8 @@ from db.pool import connect, create_pool, resolve_dsn
 from db.recorder import Recorder
 
 DEMO_CALLER = "+12125550143"
+# Text mode: each caller line is a whole turn, so no end-of-turn model is needed.
+TEXT_TURNS = "manual"
 
 
 def _providers(settings: Settings, today) -> tuple[Providers, str]:
@@ -39,10 +41,11 @@ def _providers(settings: Settings, today) -> tuple[Providers, str]:
 
         model = openai.LLM(model=settings.llm_model, api_key=settings.openai_api_key,
                            base_url=settings.openai_base_url or None)
-        return Providers(llm=model, models={"llm_model": settings.llm_model}), \
+        return Providers(llm=model, turn_detection=TEXT_TURNS,
+                         models={"llm_model": settings.llm_model}), \
             f"the real model {settings.llm_model}"
     model = ScriptedLLM(receptionist_policy(today), model="scripted-demo")
-    return Providers(llm=model, models={"llm_model": "scripted-demo"}), \
+    return Providers(llm=model, turn_detection=TEXT_TURNS, models={"llm_model": "scripted-demo"}), \
         "a SCRIPTED stand-in for the model (set OPENAI_API_KEY to use a real one)"
 
 
