@@ -63,7 +63,8 @@ async def _prepare(dsn: str) -> None:
 async def run_demo(settings: Settings, dsn: str) -> str:
     await _prepare(dsn)
     pool = await create_pool(dsn, min_size=1, max_size=4)
-    recorder = Recorder(dsn, spool_dir=settings.spool_dir, name="demo")
+    recorder = Recorder(dsn, spool_dir=settings.spool_dir, name="demo",
+                        flush_interval=settings.recorder_flush_seconds)
     await recorder.start()
     session_id = f"demo-{uuid.uuid4().hex[:12]}"
     try:

@@ -44,7 +44,8 @@ class Resources:
             if self.pool is None:
                 dsn = self.settings.database_url or os.environ["DATABASE_URL"]
                 self.pool = await create_pool(dsn, min_size=1, max_size=5)
-                self.recorder = Recorder(dsn, spool_dir=self.settings.spool_dir, name="agent")
+                self.recorder = Recorder(dsn, spool_dir=self.settings.spool_dir, name="agent",
+                                         flush_interval=self.settings.recorder_flush_seconds)
                 await self.recorder.start()
         return self
 

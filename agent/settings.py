@@ -41,3 +41,7 @@ class Settings(BaseSettings):
 
     # End of call: how long the job waits for the recorder to write the last rows
     flush_deadline_seconds: float = 5.0
+    # How long the recorder lets rows gather before a write: rows reach Postgres this much
+    # later, in fewer transactions (bench/turn_overhead.py: at 5 ms a turn costs ~1.6 ms more
+    # CPU than unrecorded, at 100 ms ~0.3 ms).
+    recorder_flush_seconds: float = 0.1

@@ -26,12 +26,15 @@ from agent.recording import CallRecording
 from agent.routing import route_call
 from agent.scripted import ScriptedLLM, Step, last_user_text
 from agent.session import build_session
+from agent.settings import Settings
 from db.demo import NEW_YORK_NUMBER, seed_demo
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect, create_pool
 from db.recorder import Recorder
 
+# As the worker configures its recorder (RECORDER_FLUSH_SECONDS).
+FLUSH_INTERVAL = Settings.model_fields["recorder_flush_seconds"].default
 QUESTIONS = ["do you have parking", "how much is a cleaning", "do you take insurance"]
 
 
@@ -105,7 +108,7 @@ async def bench(dsn: str, calls: int, turns: int, latency: float) -> None:
     await conn.close()
     pool = await create_pool(dsn, min_size=2, max_size=4)
     with tempfile.TemporaryDirectory() as spool:
-        recorder = Recorder(dsn, spool_dir=Path(spool), name="bench")
+        recorder = Recorder(dsn, spool_dir=Path(spool), name="bench", flush_interval=FLUSH_INTERVAL)
         await recorder.start()
         realistic, cpu_on, cpu_off = await compare(pool, recorder, route, calls=calls,
                                                    turns=turns, latency=latency)
