@@ -1,0 +1,88 @@
+"""What the e2e tests share: placing a WebRTC call into a stack, waiting for its record to
+settle in Postgres, and reporting the voice-to-voice latencies the caller measured."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+from livekit import api
+
+from db.call_report import CallReport, call_report
+from db.demo import NEW_YORK_NUMBER
+from tests.e2e.caller import Caller, Turn, caller_token
+from tests.e2e.services import CallStack
+
+T = TypeVar("T")
+
+
+async def create_room(stack: CallStack, *, prefix: str = "e2e") -> tuple[str, str]:
+    """A room for a call to the Midtown number: (name, SID). The location rides in the room's
+    metadata, as a web widget or a dispatcher would put it."""
+    assert stack.livekit is not None
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    async with api.LiveKitAPI(stack.livekit.http_url, stack.livekit.api_key,
+                              stack.livekit.api_secret) as lk:
+        room = await lk.room.create_room(api.CreateRoomRequest(
+            name=name, metadata=json.dumps({"location_number": NEW_YORK_NUMBER})))
+    return name, room.sid
+
+
+def dial(stack: CallStack, room: str, *, identity: str = "web-caller") -> Caller:
+    assert stack.livekit is not None
+    token = caller_token(stack.livekit.api_key, stack.livekit.api_secret, room=room,
+                         identity=identity, name="Web Caller")
+    return Caller(stack.livekit.ws_url, token)
+
+
+async def poll(fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, within: float,
+               what: str, interval: float = 0.25) -> T:
+    """Call `fetch` until `done(value)`; the last value goes in the error when it never is."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await fetch()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached after {within:.0f}s; last seen: {value!r}")
+        await asyncio.sleep(interval)
+
+
+async def settled_report(conn: asyncpg.Connection, session_id: str, *, status: str,
+                         within: float = 30.0) -> CallReport:
+    """The call's report once it is closed with `status` and LiveKit's room_finished is stored."""
+
+    async def fetch() -> tuple[CallReport | None, bool]:
+        finished = await conn.fetchval(
+            "select count(*) from webhook_events where room_sid = $1 and event = 'room_finished'",
+            session_id)
+        return await call_report(conn, session_id=session_id), finished > 0
+
+    report, _ = await poll(
+        fetch, lambda v: v[0] is not None and v[0].call.status == status and v[1],
+        within=within, what=f"call {session_id} {status} with room_finished stored")
+    assert report is not None
+    return report
+
+
+def latency_summary(turns: list[Turn], livekit_e2e_ms: list[float | None] | None = None) -> str:
+    """Each turn's voice-to-voice latency as the caller heard it, next to LiveKit's own
+    e2e_latency figure for the reply (from the VAD's end of speech to the agent starting)."""
+    lines = []
+    for i, turn in enumerate(turns):
+        ours = "no reply" if turn.voice_to_voice is None else f"{turn.voice_to_voice * 1000:5.0f} ms"
+        theirs = livekit_e2e_ms[i] if livekit_e2e_ms and i < len(livekit_e2e_ms) else None
+        lines.append(f"  turn {i + 1}: {ours}" + (f" (LiveKit e2e_latency {theirs:4.0f} ms)"
+                                                  if theirs is not None else "")
+                     + f"  <- {turn.text!r}")
+    figures = [t.voice_to_voice for t in turns if t.voice_to_voice is not None]
+    if figures:
+        lines.append(f"  median {statistics.median(figures) * 1000:.0f} ms over {len(figures)} turns")
+    return ("voice-to-voice latency (caller stops speaking -> first agent audio at the caller):\n"
+            + "\n".join(lines))
