@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from livekit.agents import ToolError
 
-from db.errors import DatabaseError, InvalidInput, NotFound, Unavailable
+from db.errors import DatabaseError, InvalidInput, NotFound, Unavailable, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +21,24 @@ def speakable_errors() -> Iterator[None]:
     """Domain errors become a ToolError whose message the model can pass on to the caller."""
     try:
         yield
+    except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:
+        # `pool.acquire()` sits outside the repositories' translation: with Postgres down it
+        # raises the driver's (or the socket's) error, not Unavailable.
+        if not is_transient(exc):
+            raise
+        raise _unavailable(exc) from exc
     except Unavailable as exc:
-        log.error("database unavailable in a tool: %s", exc)
-        raise ToolError("our booking system is not answering right now; offer to take a message "
-                        "or transfer the caller") from exc
+        raise _unavailable(exc) from exc
     except (InvalidInput, NotFound) as exc:
         raise ToolError(str(exc)) from exc
     except DatabaseError as exc:  # Conflict (e.g. SlotTaken) and the rest: the message is ours
         raise ToolError(str(exc)) from exc
+
+
+def _unavailable(exc: Exception) -> ToolError:
+    log.error("database unavailable in a tool: %s", exc)
+    return ToolError("our booking system is not answering right now; offer to take a message "
+                     "or transfer the caller")
 
 
 def parse_local_time(value: str, timezone: str) -> datetime:

@@ -1,0 +1,24 @@
+"""Tools tell the caller something sayable when Postgres is away, whichever layer noticed."""
+
+import asyncpg
+import pytest
+from livekit.agents import ToolError
+
+from agent.tools._common import speakable_errors
+from db.errors import Unavailable
+
+
+@pytest.mark.parametrize("error", [
+    ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)"),  # pool.acquire()
+    asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+    asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+    Unavailable("the database is unavailable"),  # a repository's translated error
+])
+def test_database_outage_in_a_tool_becomes_a_sayable_tool_error(error):
+    with pytest.raises(ToolError, match="not answering"), speakable_errors():
+        raise error
+
+
+def test_a_driver_error_that_is_not_an_outage_is_not_disguised_as_one():
+    with pytest.raises(asyncpg.UndefinedTableError), speakable_errors():
+        raise asyncpg.UndefinedTableError("relation does not exist")
