@@ -21,7 +21,7 @@ from db.demo import seed_demo
 from db.migrate import migrate
 from db.pool import connect
 from tests.conftest import drop_database, with_database
-from tests.e2e.servers import missing
+from tests.e2e.servers import BINARIES, find_binary, missing
 from tests.e2e.services import CallStack
 
 _STACKS: list[CallStack] = []  # running stacks, whose logs a failing test shows
@@ -38,6 +38,9 @@ def note(text: str) -> None:
 def skip_reason(*binaries: str) -> str | None:
     """Why e2e tests cannot run here: binaries from .ci/build-servers.sh, plus espeak-ng."""
     reason = missing(*binaries)
+    if reason:
+        overrides = [BINARIES[n] for n in binaries if find_binary(n) is None and n in BINARIES]
+        reason += f" (or point {' / '.join(overrides)} at a binary)"
     if shutil.which("espeak-ng") is None:
         reason = (reason + "; " if reason else "") + "missing espeak-ng (apt-get install espeak-ng)"
     return reason

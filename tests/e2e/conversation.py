@@ -2,8 +2,9 @@
 a rule-following stand-in for the model that answers with the real tools.
 
 The policy only looks for keywords in what was recognised ("parking", "cleaning", "name",
-digits, "yes", "bye"), so a misheard filler word does not derail the call. It never ends the call
-itself: in these tests the caller hangs up, as most callers do."""
+digits, "yes", "bye", "person", "end the call"), so a misheard filler word does not derail the
+call. On a goodbye it says goodbye and lets the caller hang up, as most callers do; it ends the
+call itself only when asked to."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ CALLER_LINES = [
     "That is all, thank you, goodbye.",
 ]
 QUESTION, BOOKING_REQUEST, DETAILS, CONFIRMATION, GOODBYE = range(len(CALLER_LINES))
+# For phone callers: asking for a person (a SIP transfer), asking the agent to hang up.
+ASK_FOR_A_PERSON = "A human please."  # espeak-ng's "person" is rarely recognised
+ASK_TO_HANG_UP = "Thank you, please end the call now."
 
 # What callers of a dental front desk say: the offline recogniser's language model is built from
 # these. More than this script needs, so recognising the script's lines is no foregone conclusion.
@@ -64,6 +68,8 @@ CALLER_CORPUS = [
     "a human please",
     "sorry could you repeat that",
     "okay great thank you",
+    "please end the call now",
+    "you can hang up now",
 ]
 # Sounds a recogniser cannot tell from a digit in a spoken number.
 _DIGIT_SOUNDS = {**{w: str(i) for i, w in enumerate(_DIGIT_WORDS)}, "oh": "0", "to": "2", "too": "2",
@@ -130,8 +136,13 @@ def receptionist_policy(today: date):
         said = last_user_text(chat_ctx).lower()
         offered = _first_free(chat_ctx)
         booked = bool(_outputs(chat_ctx, "book_appointment"))
+        if "end the call" in said or "hang up" in said:
+            return Step(text="Goodbye!", calls=[("end_call", {})])
         if "bye" in said or "that is all" in said or "that's all" in said:
             return Step(text="Thank you for calling. Goodbye!")
+        if "person" in said or "human" in said:
+            return Step(text="Let me transfer you to a member of staff.",
+                        calls=[("transfer_to_human", {"reason": "the caller asked for a person"})])
         if "parking" in said:
             return Step(calls=[("answer_question", {"question": "do you have parking"})])
         if said.startswith("yes") and offered and not booked and (details := caller_details(chat_ctx)):

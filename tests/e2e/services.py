@@ -16,7 +16,16 @@ from pathlib import Path
 
 import psutil
 
-from tests.e2e.servers import HOST, LiveKitServer, ManagedProcess, free_port
+from tests.e2e.servers import (
+    API_KEY,
+    API_SECRET,
+    HOST,
+    LiveKitServer,
+    LiveKitSIP,
+    ManagedProcess,
+    Redis,
+    free_port,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_ORGANIZATION = "bright-smile-dental"
@@ -141,38 +150,50 @@ class AgentWorker:
 
 class CallStack:
     """livekit-server posting webhooks to our webhook service, and the agent worker, on one
-    database: everything a call touches, on loopback."""
+    database: everything a call touches, on loopback. With `sip`, also Redis and livekit-sip
+    (the SIP bridge), and usually an `agent_name` for the dispatch rule to name."""
 
-    def __init__(self, workdir: Path, *, dsn: str, livekit_extra: dict | None = None) -> None:
+    def __init__(self, workdir: Path, *, dsn: str, sip: bool = False, agent_name: str = "") -> None:
         self.workdir = workdir
         self.dsn = dsn
-        self.livekit_extra = livekit_extra or {}
+        self.want_sip = sip
+        self.agent_name = agent_name
         self.webhooks: WebhookService | None = None
+        self.redis: Redis | None = None
         self.livekit: LiveKitServer | None = None
+        self.sip: LiveKitSIP | None = None
         self.worker: AgentWorker | None = None
 
     def start(self) -> CallStack:
-        from tests.e2e.servers import API_KEY, API_SECRET, _merge
-
         try:
             self.webhooks = WebhookService(self.workdir, dsn=self.dsn, api_key=API_KEY,
                                            api_secret=API_SECRET).start()
-            extra = _merge({"logging": {"json": True}, **ROOM_TIMEOUTS}, self.livekit_extra)
-            self.livekit = LiveKitServer(self.workdir, webhook_urls=[self.webhooks.url],
-                                         extra=extra).start()
-            self.worker = AgentWorker(self.workdir, self.livekit, dsn=self.dsn).start()
+            if self.want_sip:
+                self.redis = Redis(self.workdir).start()
+            self.livekit = LiveKitServer(
+                self.workdir, webhook_urls=[self.webhooks.url],
+                redis_address=self.redis.address if self.redis else None,
+                extra={"logging": {"json": True}, **ROOM_TIMEOUTS}).start()
+            if self.redis is not None:
+                self.sip = LiveKitSIP(self.workdir, self.livekit, self.redis.address).start()
+            self.worker = AgentWorker(self.workdir, self.livekit, dsn=self.dsn,
+                                      agent_name=self.agent_name).start()
         except BaseException:
             self.stop()
             raise
         return self
 
+    def _services(self) -> list:
+        services = (self.webhooks, self.redis, self.livekit, self.sip, self.worker)
+        return [s for s in services if s is not None]
+
     def processes(self) -> list[ManagedProcess]:
-        return [s.process for s in (self.webhooks, self.livekit, self.worker) if s is not None]
+        return [s.process for s in self._services()]
 
     def stop(self) -> None:
-        # The worker first (it leaves its rooms), then the server (room_finished), then the
-        # webhook service, once the server has stopped posting.
-        for service in (self.worker, self.livekit, self.webhooks):
+        # The worker first (it leaves its rooms), the SIP bridge (it hangs up), the server
+        # (room_finished), then the webhook service once the server has stopped posting.
+        for service in (self.worker, self.sip, self.livekit, self.redis, self.webhooks):
             if service is not None:
                 service.stop()
 
