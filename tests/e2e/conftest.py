@@ -145,10 +145,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = os.environ.get("FRONTDESK_E2E_REPORT")
     if not path:
         return
-    ran = [n.split("::")[-1] for n, (o, _) in _OUTCOMES.items() if o != "skipped"]
-    skipped = [f"{n.split('::')[-1]} ({r})" for n, (o, r) in _OUTCOMES.items() if o == "skipped"]
-    failed = [n.split("::")[-1] for n, (o, _) in _OUTCOMES.items() if o == "failed"]
+    name = lambda nodeid: nodeid.split("::")[-1]  # noqa: E731
+    ran = [name(n) for n, (o, _) in _OUTCOMES.items() if o != "skipped"]
+    failed = [name(n) for n, (o, _) in _OUTCOMES.items() if o == "failed"]
+    skipped: dict[str, list[str]] = {}
+    for nodeid, (outcome, reason) in _OUTCOMES.items():
+        if outcome == "skipped":
+            skipped.setdefault(reason, []).append(name(nodeid))
+    because = "; ".join(f"{', '.join(tests)}: {reason}" for reason, tests in skipped.items())
     Path(path).write_text(
         f"e2e scenarios: ran {len(ran)} [{', '.join(ran) or '-'}]"
-        + (f", failed {len(failed)} [{', '.join(failed)}]" if failed else "")
-        + f"; skipped {len(skipped)} [{', '.join(skipped) or '-'}]\n")
+        + (f", of which failed {len(failed)} [{', '.join(failed)}]" if failed else "")
+        + f"; skipped {sum(map(len, skipped.values()))} [{because or '-'}]\n")
