@@ -69,7 +69,6 @@ class Caller:
         self._speech: asyncio.Queue[np.ndarray] = asyncio.Queue()
         self._spoken: asyncio.Queue[float] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
-        self._loud_since: float = 0.0
         self._heard = asyncio.Event()
         self._voice: dict[str, np.ndarray] = {}
 
