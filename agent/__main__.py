@@ -9,19 +9,14 @@ import sys
 
 from agent.providers import MissingSettings, load_factory
 from agent.settings import Settings
-from db.migrate import migrate
-from db.pool import connect, resolve_dsn
+from db.migrate import migrate_dsn
+from db.pool import resolve_dsn
 
 log = logging.getLogger("agent")
 
 
 async def _migrate(dsn: str) -> None:
-    conn = await connect(dsn)
-    try:
-        applied = await migrate(conn)
-    finally:
-        await conn.close()
-    for name in applied:
+    for name in await migrate_dsn(dsn):
         log.info("applied migration %s", name)
 
 

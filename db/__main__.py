@@ -23,11 +23,7 @@ class Settings(BaseSettings):
 
 
 async def _migrate(dsn: str) -> None:
-    conn = await connect(dsn)
-    try:
-        applied = await migrations.migrate(conn)
-    finally:
-        await conn.close()
+    applied = await migrations.migrate_dsn(dsn)
     if applied:
         for name in applied:
             print(f"applied {name}")

@@ -119,6 +119,17 @@ async def migrate(conn: asyncpg.Connection, sql_dir: Path = SQL_DIR) -> list[str
         await conn.execute("select pg_advisory_unlock($1)", _LOCK_KEY)
 
 
+async def migrate_dsn(dsn: str, sql_dir: Path = SQL_DIR) -> list[str]:
+    """migrate() on a connection of its own: what a process runs at start."""
+    from db.pool import connect
+
+    conn = await connect(dsn)
+    try:
+        return await migrate(conn, sql_dir)
+    finally:
+        await conn.close()
+
+
 async def status(conn: asyncpg.Connection, sql_dir: Path = SQL_DIR) -> list[MigrationStatus]:
     """Every migration file, applied or pending; raises if an applied file was edited."""
     applied = await _applied(conn)

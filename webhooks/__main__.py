@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db import migrate
-from db.pool import connect, create_pool, resolve_dsn
+from db.pool import create_pool, resolve_dsn
 from webhooks.app import DEFAULT_MAX_BODY_BYTES, create_app
 from webhooks.verify import WebhookVerifier
 
@@ -61,12 +61,8 @@ class Settings(BaseSettings):
 
 
 async def _migrate(dsn: str) -> None:
-    conn = await connect(dsn)
-    try:
-        for name in await migrate.migrate(conn):
-            log.info("applied migration %s", name)
-    finally:
-        await conn.close()
+    for name in await migrate.migrate_dsn(dsn):
+        log.info("applied migration %s", name)
 
 
 async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: str, port: int) -> None:
