@@ -62,8 +62,8 @@ class FrontDesk:
     recording: CallRecording
     session_id: str
     organization_id: uuid.UUID
-    location: Any  # db.locations.Location
-    config: Any  # db.configs.AgentConfig | None
+    location: Any  # db.desk.locations.Location
+    config: Any  # db.desk.configs.AgentConfig | None
     caller: Caller = field(default_factory=Caller)
     room: Any = None  # livekit.agents.JobContext, when there is a room (None in text mode)
     outcome: str = "no_action"

@@ -25,10 +25,10 @@ from agent.scripted import ScriptedLLM
 from agent.session import build_session, greet, record_usage
 from agent.settings import Settings
 from agent.show import print_call
-from db.demo import NEW_YORK_NUMBER, seed_demo
+from db.demo.seed import NEW_YORK_NUMBER, seed_demo
 from db.migrate import migrate
 from db.pool import connect, create_pool, resolve_dsn
-from db.recorder import Recorder
+from db.recorder.recorder import Recorder
 
 DEMO_CALLER = "+12125550143"
 # Text mode: each caller line is a whole turn, so no end-of-turn model is needed.

@@ -15,8 +15,8 @@ from livekit.agents import llm, metrics
 from livekit.agents.voice import events as ev
 
 from db import ids
-from db.events import Event
-from db.messages import Message
+from db.calls.events import Event
+from db.calls.messages import Message
 
 log = logging.getLogger(__name__)
 

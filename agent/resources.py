@@ -14,7 +14,7 @@ import asyncpg
 from agent.providers import ProviderFactory, load_factory
 from agent.settings import Settings
 from db.pool import create_pool
-from db.recorder import Recorder
+from db.recorder.recorder import Recorder
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from agent.call import Caller
-from db import configs, locations, organizations
+from db.desk import configs, locations, organizations
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +23,9 @@ class NoRoute(RuntimeError):
 
 @dataclass(frozen=True)
 class Route:
-    organization: Any  # db.organizations.Organization
-    location: Any  # db.locations.Location
-    config: Any  # db.configs.AgentConfig | None
+    organization: Any  # db.desk.organizations.Organization
+    location: Any  # db.desk.locations.Location
+    config: Any  # db.desk.configs.AgentConfig | None
     routed_by: str  # dialed_number | metadata | default
 
 

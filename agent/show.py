@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from db.call_report import call_report
+from db.calls.report import call_report
 
 
 def _ms(value: float | None) -> str:

@@ -14,7 +14,7 @@ import sys
 from livekit import api
 
 from agent.settings import Settings
-from db.demo import NEW_YORK_NUMBER
+from db.demo.seed import NEW_YORK_NUMBER
 
 
 async def create(settings: Settings, *, number: str, agent_name: str,

@@ -29,12 +29,12 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from db import configs, knowledge
-from db.appointments import new_confirmation_code
+from db.desk import configs, knowledge
+from db.desk.appointments import new_confirmation_code
+from db.desk.slots import BookingRules, available_slots
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect
-from db.slots import BookingRules, available_slots
 
 QUESTIONS = [
     "do you have parking", "are you open on Sunday", "how much is a cleaning", "how much is a haircut",

@@ -36,15 +36,15 @@ from pathlib import Path
 import asyncpg
 
 from db import ids
+from db.calls.events import COLUMNS as EVENT_COLUMNS
+from db.calls.events import INSERT_EVENT, Event
+from db.calls.messages import COLUMNS as MESSAGE_COLUMNS
+from db.calls.messages import INSERT_MESSAGE, Message
 from db.embedded import EmbeddedPostgres
-from db.events import COLUMNS as EVENT_COLUMNS
-from db.events import INSERT_EVENT, Event
-from db.messages import COLUMNS as MESSAGE_COLUMNS
-from db.messages import INSERT_MESSAGE, Message
 from db.migrate import migrate
 from db.pool import connect
-from db.recorder import Recorder
-from db.recorder_batches import copy_events, copy_messages, init_connection, merge_events, merge_messages
+from db.recorder.batches import copy_events, copy_messages, init_connection, merge_events, merge_messages
+from db.recorder.recorder import Recorder
 
 LINE = "I'd like to move my cleaning to next Tuesday afternoon if there is anything open then."
 

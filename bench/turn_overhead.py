@@ -27,11 +27,11 @@ from agent.routing import route_call
 from agent.scripted import ScriptedLLM, Step, last_user_text
 from agent.session import build_session
 from agent.settings import Settings
-from db.demo import NEW_YORK_NUMBER, seed_demo
+from db.demo.seed import NEW_YORK_NUMBER, seed_demo
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect, create_pool
-from db.recorder import Recorder
+from db.recorder.recorder import Recorder
 
 # As the worker configures its recorder (RECORDER_FLUSH_SECONDS).
 FLUSH_INTERVAL = Settings.model_fields["recorder_flush_seconds"].default

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db import migrate as migrations
-from db.demo import describe, seed_demo
+from db.demo.seed import describe, seed_demo
 from db.pool import connect, resolve_dsn
 
 

@@ -20,9 +20,9 @@ from agent.recording import CallRecording
 from agent.routing import route_call
 from agent.scripted import ScriptedLLM, Step
 from agent.session import build_session
-from db.call_report import CallReport, call_report
-from db.demo import NEW_YORK_NUMBER
-from db.recorder import Recorder
+from db.calls.report import CallReport, call_report
+from db.demo.seed import NEW_YORK_NUMBER
+from db.recorder.recorder import Recorder
 
 CALLER_NUMBER = "+12125550188"
 

@@ -15,8 +15,8 @@ from livekit.agents import llm
 from agent.call import Caller, FrontDesk
 from agent.recording import CallRecording
 from agent.routing import Route, route_call
-from db import calls, events, messages
-from db.demo import NEW_YORK_NUMBER, seed_demo
+from db.calls import calls, events, messages
+from db.demo.seed import NEW_YORK_NUMBER, seed_demo
 
 CALLER_NUMBER = "+12125550177"
 

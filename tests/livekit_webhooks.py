@@ -24,7 +24,7 @@ from livekit.protocol.egress import EgressInfo, EgressStatus
 from livekit.protocol.models import ParticipantInfo, TrackInfo, TrackSource, TrackType
 from livekit.protocol.webhook import WebhookEvent
 
-from db.call_lifecycle import AGENT_LEFT_OPEN
+from db.calls.lifecycle import AGENT_LEFT_OPEN
 from webhooks.app import WEBHOOK_PATH, create_app
 from webhooks.verify import WebhookVerifier
 

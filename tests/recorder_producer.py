@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from db import ids
-from db.events import Event
-from db.messages import Message
-from db.recorder import Recorder
+from db.calls.events import Event
+from db.calls.messages import Message
+from db.recorder.recorder import Recorder
 
 
 def record_turn(rec: Recorder, sid: str, n: int) -> None:

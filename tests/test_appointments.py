@@ -10,12 +10,13 @@ from datetime import datetime
 import asyncpg
 import pytest
 
-from db import appointments, calls
-from db.appointments import AppointmentNotFound
-from db.catalog import UnknownProvider, UnknownService
-from db.demo import seed_demo
+from db.calls import calls
+from db.demo.seed import seed_demo
+from db.desk import appointments
+from db.desk.appointments import AppointmentNotFound
+from db.desk.catalog import UnknownProvider, UnknownService
+from db.desk.slots import BookingRules, OutsideHours, SlotTaken, TooFarAhead, TooSoon
 from db.errors import InvalidInput
-from db.slots import BookingRules, OutsideHours, SlotTaken, TooFarAhead, TooSoon
 from tests.frontdesk_helpers import make_shop, monday
 
 pytestmark = pytest.mark.db

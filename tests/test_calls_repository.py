@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from db import calls, events, ids, messages, participants
+from db import ids
+from db.calls import calls, events, messages, participants
+from db.calls.events import Event
+from db.calls.messages import Message
 from db.errors import CallNotFound, Conflict, DuplicateSession, InvalidInput, translated
-from db.events import Event
-from db.messages import Message
 
 pytestmark = pytest.mark.db
 

@@ -8,10 +8,10 @@ import asyncio
 import asyncpg
 import pytest
 
-from db import configs
-from db.demo import ESCALATION_NUMBER, seed_demo
+from db.demo.seed import ESCALATION_NUMBER, seed_demo
+from db.desk import configs
+from db.desk.slots import BookingRules
 from db.errors import InvalidInput
-from db.slots import BookingRules
 
 pytestmark = pytest.mark.db
 

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from db import locations
-from db.demo import LOS_ANGELES_NUMBER, NEW_YORK_NUMBER, seed_demo
-from db.knowledge import CATEGORIES
+from db.demo.seed import LOS_ANGELES_NUMBER, NEW_YORK_NUMBER, seed_demo
+from db.desk import locations
+from db.desk.knowledge import CATEGORIES
 
 pytestmark = pytest.mark.db
 

@@ -12,10 +12,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from db import appointments, calls, hours, knowledge, organizations, participants
-from db.demo import seed_demo
+from db.calls import calls, participants
+from db.demo.seed import seed_demo
+from db.desk import appointments, hours, knowledge, organizations
+from db.desk.slots import BookingRules
 from db.pool import connect
-from db.slots import BookingRules
 from tests.frontdesk_helpers import make_shop, monday
 
 pytestmark = pytest.mark.db

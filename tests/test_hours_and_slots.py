@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from db import appointments, hours
-from db.demo import seed_demo
+from db.demo.seed import seed_demo
+from db.desk import appointments, hours
+from db.desk.slots import BookingRules, available_slots
 from db.errors import Conflict, InvalidInput
-from db.slots import BookingRules, available_slots
 from tests.frontdesk_helpers import NY, at, make_shop, monday
 
 pytestmark = pytest.mark.db

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from db import knowledge, organizations
-from db.demo import seed_demo
+from db.demo.seed import seed_demo
+from db.desk import knowledge, organizations
 from db.errors import Conflict, InvalidInput
 
 pytestmark = pytest.mark.db

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from db import locations, organizations
-from db.demo import LOS_ANGELES_NUMBER, NEW_YORK_NUMBER, seed_demo
+from db.demo.seed import LOS_ANGELES_NUMBER, NEW_YORK_NUMBER, seed_demo
+from db.desk import locations, organizations
+from db.desk.locations import Address
+from db.desk.phone import normalize_phone
 from db.errors import Conflict, InvalidInput
-from db.locations import Address
-from db.phone import normalize_phone
 
 pytestmark = pytest.mark.db
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from db import calls, events, ids, messages, participants
+from db import ids
+from db.calls import calls, events, messages, participants
+from db.calls.events import Event
+from db.calls.messages import Message
 from db.errors import InvalidInput
-from db.events import Event
-from db.messages import Message
-from db.recorder import Recorder, RecorderClosed
-from db.recorder_spooling import decode_op, encode_op
-from db.spool import SpoolFile
+from db.recorder.recorder import Recorder, RecorderClosed
+from db.recorder.spool import SpoolFile
+from db.recorder.spooling import decode_op, encode_op
 
 pytestmark = pytest.mark.db
 
@@ -84,7 +85,7 @@ async def test_a_call_recorded_is_written_in_order(recorder: Recorder, conn):
 
 
 async def test_a_recorded_start_writes_what_start_call_writes(recorder: Recorder, conn):
-    # The recorder batches starts through db.calls.START_CALL itself: same parameters, same row.
+    # The recorder batches starts through db.calls.calls.START_CALL itself: same parameters, same row.
     user = await conn.fetchval("insert into users (email) values ('a@example.com') returning id")
     fields = dict(room_name="r", started_at=at(0), user_id=user, direction="outbound",
                   caller_number="+15550100", dialed_number="+15550199", sip_call_id="SCL_1",

@@ -19,12 +19,12 @@ import psutil
 import pytest
 
 from db import ids
+from db.calls.events import Event
+from db.calls.messages import Message
 from db.embedded import EmbeddedPostgres
-from db.events import Event
-from db.messages import Message
 from db.migrate import migrate
 from db.pool import connect
-from db.recorder import Recorder
+from db.recorder.recorder import Recorder
 from tests.conftest import with_database
 from tests.recorder_producer import record_turn
 

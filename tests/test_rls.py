@@ -10,9 +10,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from db import calls, events, ids, messages, participants
-from db.events import Event
-from db.messages import Message
+from db import ids
+from db.calls import calls, events, messages, participants
+from db.calls.events import Event
+from db.calls.messages import Message
 from db.pool import connect
 
 pytestmark = pytest.mark.db

@@ -1,6 +1,6 @@
 import pytest
 
-from db import calls
+from db.calls import calls
 
 pytestmark = pytest.mark.db
 

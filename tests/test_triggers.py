@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from db import calls, ids, messages, participants
-from db.messages import Message
+from db import ids
+from db.calls import calls, messages, participants
+from db.calls.messages import Message
 from db.pool import connect
 
 pytestmark = pytest.mark.db

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from db import calls, events, ids, messages, participants
-from db.events import Event
-from db.messages import Message
+from db import ids
+from db.calls import calls, events, messages, participants
+from db.calls.events import Event
+from db.calls.messages import Message
 
 pytestmark = pytest.mark.db
 

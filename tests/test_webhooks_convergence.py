@@ -11,8 +11,9 @@ import random
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from db import calls, locations, organizations
-from db.call_lifecycle import AGENT_LEFT_OPEN, AGENT_NEVER_JOINED, CALLER_LEFT_FIRST
+from db.calls import calls
+from db.calls.lifecycle import AGENT_LEFT_OPEN, AGENT_NEVER_JOINED, CALLER_LEFT_FIRST
+from db.desk import locations, organizations
 from db.pool import connect
 from tests.livekit_webhooks import (
     CALLER_NUMBER,

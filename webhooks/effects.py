@@ -1,12 +1,12 @@
 """What each verified LiveKit webhook does to the call record.
 
-Every write goes through the repositories the agent uses (db.calls, db.participants, db.events),
-whose upserts merge: the earliest start, join and connection win, the latest leave and end win,
+Every write goes through the repositories the agent uses (db.calls: calls, participants,
+events), whose upserts merge: the earliest start, join and connection win, the latest leave and end win,
 the first writer fills a blank, a closed call never reopens. Times come from the event
 (`created_at`, or the participant's own `joined_at`), never from our clock, so the same events
 give the same rows in any arrival order. What depends on several events (the verdict on a call
 the agent never closed, mute state, the recording) is recomputed from stored rows
-(db.call_lifecycle) each time one of them arrives.
+(db.calls.lifecycle) each time one of them arrives.
 
 The caller owns the transaction: `record` stores the event in webhook_events and applies its
 effect, and both must commit or roll back together.
@@ -24,10 +24,12 @@ from livekit.protocol.egress import EgressStatus
 from livekit.protocol.models import ParticipantInfo, TrackSource, TrackType
 from livekit.protocol.webhook import WebhookEvent
 
-from db import call_lifecycle, calls, events, ids, locations, participants, webhook_events
-from db.calls import Call
+from db import ids
+from db.calls import calls, events, lifecycle, participants, webhook_events
+from db.calls.calls import Call
+from db.calls.events import Event
+from db.desk import locations
 from db.errors import InvalidInput
-from db.events import Event
 from webhooks import fields
 from webhooks.errors import InvalidWebhookEvent
 
@@ -85,7 +87,7 @@ async def apply(conn: asyncpg.Connection, event: WebhookEvent) -> None:
     call = await _HANDLERS[event.event](conn, event, fields.event_time(event))
     if call.closed_by == "webhook":
         # This event may change who was in the room: judge the unattended call again.
-        await call_lifecycle.settle_unattended_call(conn, session_id=call.session_id)
+        await lifecycle.settle_unattended_call(conn, session_id=call.session_id)
 
 
 # --- handlers: each returns its call as _ensure_call found it, before the rest of its change -----
@@ -97,7 +99,7 @@ async def _room_started(conn: asyncpg.Connection, event: WebhookEvent, at: datet
 
 async def _room_finished(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
     call = await _ensure_call(conn, event, at)
-    verdict = await call_lifecycle.unattended_verdict(conn, session_id=call.session_id)
+    verdict = await lifecycle.unattended_verdict(conn, session_id=call.session_id)
     # Fills only a call nobody closed; the agent's own closing, before or after, outranks it.
     await calls.finish_call(
         conn, session_id=call.session_id, status=verdict.status, end_reason=verdict.end_reason,
@@ -138,7 +140,7 @@ async def _track_event(conn: asyncpg.Connection, event: WebhookEvent, at: dateti
         "muted": track.muted, "mime_type": track.mime_type or None,
     })
     # Mute state is the latest audio track event's, whatever order they came in.
-    muted = await call_lifecycle.latest_audio_mute(conn, call_id=call.id, participant_sid=p.sid)
+    muted = await lifecycle.latest_audio_mute(conn, call_id=call.id, participant_sid=p.sid)
     await _upsert_participant(
         conn, call, p, joined_at=fields.joined_at(p), left_at=None, attributes=None,
         is_muted=muted,
@@ -156,7 +158,7 @@ async def _egress_ended(conn: asyncpg.Connection, event: WebhookEvent, at: datet
         "egress_id": egress.egress_id, "status": fields.enum_name(EgressStatus, egress.status),
         "location": location, "error": egress.error or None,
     })
-    latest = await call_lifecycle.latest_recording_location(conn, call_id=call.id)
+    latest = await lifecycle.latest_recording_location(conn, call_id=call.id)
     if latest is not None:
         await calls.update_call(conn, session_id=call.session_id, recording_url=latest)
     return call
@@ -203,7 +205,7 @@ async def _route(conn: asyncpg.Connection, call: Call, dialed_number: str | None
     if location is None:
         log.info("call %s: no active location has the dialed number %s", call.session_id, dialed_number)
         return
-    await call_lifecycle.route_to_location(
+    await lifecycle.route_to_location(
         conn, session_id=call.session_id, location_id=location.id,
         organization_id=location.organization_id,
     )

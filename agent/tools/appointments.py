@@ -8,8 +8,9 @@ from livekit.agents import RunContext, ToolError, function_tool
 
 from agent.call import FrontDesk
 from agent.tools._common import parse_date, parse_local_time, speakable_errors, spoken_time
-from db import appointments, calls, catalog, slots
-from db.slots import BookingRules
+from db.calls import calls
+from db.desk import appointments, catalog, slots
+from db.desk.slots import BookingRules
 
 
 def _rules(desk: FrontDesk) -> BookingRules:

@@ -8,7 +8,7 @@ from livekit.agents import RunContext, function_tool
 
 from agent.call import FrontDesk
 from agent.tools._common import speakable_errors, spoken_time
-from db import hours, knowledge
+from db.desk import hours, knowledge
 
 
 @function_tool

@@ -14,8 +14,8 @@ from typing import TypeVar
 import asyncpg
 from livekit import api
 
-from db.call_report import CallReport, call_report
-from db.demo import NEW_YORK_NUMBER
+from db.calls.report import CallReport, call_report
+from db.demo.seed import NEW_YORK_NUMBER
 from tests.e2e.caller import Caller, Turn, caller_token
 from tests.e2e.services import CallStack
 

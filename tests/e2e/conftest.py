@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from db.demo import seed_demo
+from db.demo.seed import seed_demo
 from db.migrate import migrate
 from db.pool import connect
 from tests.conftest import drop_database, with_database

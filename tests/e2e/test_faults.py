@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from db.call_lifecycle import AGENT_LEFT_OPEN
+from db.calls.lifecycle import AGENT_LEFT_OPEN
 from db.embedded import EmbeddedPostgres
 from tests.e2e.calls import create_room, dial, latency_summary, settled_report
 from tests.e2e.conftest import (

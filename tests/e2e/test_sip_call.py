@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from livekit import api
 
-from db import locations
-from db.call_report import CallReport
-from db.demo import ESCALATION_NUMBER, NEW_YORK_NUMBER
+from db.calls.report import CallReport
+from db.demo.seed import ESCALATION_NUMBER, NEW_YORK_NUMBER
+from db.desk import locations
 from tests.e2e.audio import RATE, resample, speak_pcm, ulaw_encode, write_ulaw_wav
 from tests.e2e.caller import CALLER_VOICE, CALLER_WPM
 from tests.e2e.calls import poll, settled_report

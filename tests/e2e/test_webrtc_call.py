@@ -12,8 +12,9 @@ from collections import Counter
 
 import pytest
 
-from db import ids, locations
-from db.demo import NEW_YORK_NUMBER
+from db import ids
+from db.demo.seed import NEW_YORK_NUMBER
+from db.desk import locations
 from tests.e2e.calls import create_room, dial, latency_summary, settled_report
 from tests.e2e.conftest import note
 from tests.e2e.conversation import CALLER_DIGITS, CALLER_LINES, SERVICE

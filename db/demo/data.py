@@ -1,6 +1,6 @@
 """The demo tenant's content: a two-office dental practice (used by `python -m db seed --demo`).
 
-Plain data; db/demo.py writes it. Keys are stable (ids derive from them), so editing a text here
+Plain data; db/demo/seed.py writes it. Keys are stable (ids derive from them), so editing a text here
 does not change what an existing database holds, and a new entry is added by the next seed run.
 """
 

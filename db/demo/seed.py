@@ -15,8 +15,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from db import demo_data as data
-from db.demo_data import ESCALATION_NUMBER, LOS_ANGELES_NUMBER, NEW_YORK_NUMBER
+from db.demo import data
+from db.demo.data import ESCALATION_NUMBER, LOS_ANGELES_NUMBER, NEW_YORK_NUMBER
 
 __all__ = ["DemoTenant", "ESCALATION_NUMBER", "LOS_ANGELES_NUMBER", "NEW_YORK_NUMBER", "seed_demo"]
 

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from db.desk.locations import LocationNotFound
 from db.errors import InvalidInput, translated
-from db.locations import LocationNotFound
 
 Interval = tuple[datetime, datetime]
 

@@ -1,7 +1,7 @@
-"""The recorder's writer task (part of db.recorder.Recorder, kept apart to keep files small).
+"""The recorder's writer task (part of db.recorder.recorder.Recorder, kept apart to keep files small).
 
 One task writes everything, in the order it was recorded: batches from memory while Postgres
-answers, the spool (db.recorder_spooling) while it holds anything. A batch that fails because
+answers, the spool (db.recorder.spooling) while it holds anything. A batch that fails because
 Postgres is away goes to the spool and the task backs off (retry_interval, doubling up to
 retry_max_interval); the next attempt is the probe.
 """
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from time import monotonic
 
-from db.recorder_batches import SEQ, Interrupted, Op, write_resilient
+from db.recorder.batches import SEQ, Interrupted, Op, write_resilient
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from db.errors import Conflict, InvalidInput, NotFound, translate
-from db.hours import load_schedule
-from db.phone import normalize_phone
-from db.slots import (
+from db.desk.hours import load_schedule
+from db.desk.phone import normalize_phone
+from db.desk.slots import (
     BookingContext,
     BookingRules,
     SlotTaken,
@@ -31,6 +30,7 @@ from db.slots import (
     check_window,
     load_busy,
 )
+from db.errors import Conflict, InvalidInput, NotFound, translate
 
 log = logging.getLogger(__name__)
 

@@ -2,10 +2,10 @@
 
 Recording a row (start_call, message, event ...) only appends a tuple to an in-memory queue and
 returns. One writer task drains the queue in FIFO order, in batches (one transaction each, see
-db.recorder_batches), so a call's start is written before its messages and its finish after them.
+db.recorder.batches), so a call's start is written before its messages and its finish after them.
 
 When Postgres is away (db.errors.is_transient), the failed batch and every row after it go to this
-process's spool file (db.spool) instead, in order, fsync'd per batch; the writer retries with
+process's spool file (db.recorder.spool) instead, in order, fsync'd per batch; the writer retries with
 backoff and, once Postgres answers, replays the spool in order before it goes back to writing
 from memory. The queue is bounded: a producer that gets `max_queue` rows ahead of the writer sends
 them to the spool too, so memory stays bounded and nothing is dropped. Every row carries an id
@@ -35,11 +35,12 @@ from typing import Any
 
 import asyncpg
 
-from db import calls, ids, participants
+from db import ids
+from db.calls import calls, participants
+from db.calls.events import Event
+from db.calls.messages import Message
 from db.errors import InvalidInput
-from db.events import Event
-from db.messages import Message
-from db.recorder_batches import (
+from db.recorder.batches import (
     CONNECTED,
     ENQUEUED_AT,
     EVENT,
@@ -52,9 +53,9 @@ from db.recorder_batches import (
     init_connection,
     keep_session,
 )
-from db.recorder_spooling import SpoolingMixin
-from db.recorder_writer import WriterMixin
-from db.spool import SpoolFile
+from db.recorder.spool import SpoolFile
+from db.recorder.spooling import SpoolingMixin
+from db.recorder.writer import WriterMixin
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ class Recorder(WriterMixin, SpoolingMixin):
             self._wake.set()
 
     def start_call(self, *, session_id: str, **fields: Any) -> uuid.UUID:
-        """Record the start of a call (db.calls.start_call semantics); returns its id."""
+        """Record the start of a call (db.calls.calls.start_call semantics); returns its id."""
         if not session_id:
             raise InvalidInput("a call needs a session id (the LiveKit room SID)")
         _check_fields("start_call", fields, _START_FIELDS)
@@ -234,7 +235,7 @@ class Recorder(WriterMixin, SpoolingMixin):
         self._put(CONNECTED, session_id, _call_id(session_id), {"connected_at": connected_at})
 
     def update_call(self, *, session_id: str, **values: Any) -> None:
-        """Set descriptive columns (db.calls.update_call semantics)."""
+        """Set descriptive columns (db.calls.calls.update_call semantics)."""
         _check_fields("update_call", values, _UPDATE_FIELDS)
         self._put(UPDATE, session_id, _call_id(session_id), values)
 
@@ -249,7 +250,7 @@ class Recorder(WriterMixin, SpoolingMixin):
         self._put(FINISH, session_id, _call_id(session_id), payload)
 
     def participant(self, *, session_id: str, participant_sid: str, identity: str, **fields: Any) -> None:
-        """Record a participant (db.participants.upsert_participant semantics)."""
+        """Record a participant (db.calls.participants.upsert_participant semantics)."""
         if not participant_sid or not identity:
             raise InvalidInput("a participant needs its SID and identity")
         _check_fields("participant", fields, _PARTICIPANT_FIELDS)

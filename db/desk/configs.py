@@ -17,9 +17,9 @@ from typing import Any
 
 import asyncpg
 
+from db.desk.phone import normalize_phone
+from db.desk.slots import BookingRules
 from db.errors import InvalidInput, NotFound, translated
-from db.phone import normalize_phone
-from db.slots import BookingRules
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from db import calls, events, messages, participants
+from db.calls import calls, events, messages, participants
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from db.catalog import UnknownProvider, UnknownService
+from db.desk.catalog import UnknownProvider, UnknownService
+from db.desk.hours import Schedule, load_schedule
+from db.desk.locations import LocationNotFound
 from db.errors import Conflict, InvalidInput
-from db.hours import Schedule, load_schedule
-from db.locations import LocationNotFound
 
 
 class SlotTaken(Conflict):

@@ -1,4 +1,4 @@
-"""The recorder's spool mode (part of db.recorder.Recorder, kept apart to keep files small).
+"""The recorder's spool mode (part of db.recorder.recorder.Recorder, kept apart to keep files small).
 
 Rows stay in order if, at every moment, the oldest ones are in the spool file and the newer ones
 in memory, and the writer replays the file before it writes from memory again. So rows go to the
@@ -20,9 +20,9 @@ from datetime import datetime
 from time import monotonic
 from typing import Any
 
-from db.events import Event
-from db.messages import Message
-from db.recorder_batches import (
+from db.calls.events import Event
+from db.calls.messages import Message
+from db.recorder.batches import (
     ENQUEUED_AT,
     EVENT,
     KEY,
@@ -35,7 +35,7 @@ from db.recorder_batches import (
     Op,
     write_resilient,
 )
-from db.spool import SpoolFile, append_dead_letter, decode, encode, orphans
+from db.recorder.spool import SpoolFile, append_dead_letter, decode, encode, orphans
 
 log = logging.getLogger(__name__)
 

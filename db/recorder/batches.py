@@ -17,8 +17,8 @@ conflict target is the row id only: a replayed row is skipped, but a different m
 collides on (call_id, sequence_number) is rejected and dead-lettered, not silently dropped.
 
 Call-level ops (start, connected, update, finish, participant) are few per call; starts go as one
-executemany of db.calls.START_CALL, the others through the repository functions of db.calls and
-db.participants one by one, so that their merge rules and CallNotFound checks are the ones
+executemany of db.calls.calls.START_CALL, the others through the repository functions of db.calls.calls and
+db.calls.participants one by one, so that their merge rules and CallNotFound checks are the ones
 everyone else uses.
 """
 
@@ -35,12 +35,13 @@ from typing import Any
 
 import asyncpg
 
-from db import calls, ids, participants
+from db import ids
+from db.calls import calls, participants
+from db.calls.events import COLUMNS as EVENT_COLUMNS
+from db.calls.events import Event
+from db.calls.messages import COLUMNS as MESSAGE_COLUMNS
+from db.calls.messages import Message
 from db.errors import Conflict, DatabaseError, InvalidInput, NotFound, Unavailable, is_transient
-from db.events import COLUMNS as EVENT_COLUMNS
-from db.events import Event
-from db.messages import COLUMNS as MESSAGE_COLUMNS
-from db.messages import Message
 from db.pool import init_connection as pool_init_connection
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ async def keep_session(conn: asyncpg.Connection) -> None:
 
 
 def _start_args(op: Op) -> tuple:
-    """db.calls.start_call's parameters for START_CALL, in its order."""
+    """db.calls.calls.start_call's parameters for START_CALL, in its order."""
     fields, session_id = op[PAYLOAD], op[KEY]
     return (ids.call_id(session_id), session_id, fields.get("room_name"), fields.get("user_id"),
             fields.get("direction"), fields.get("caller_number"), fields.get("dialed_number"),

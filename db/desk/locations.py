@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from db.desk.phone import COUNTRIES, normalize_phone
 from db.errors import NotFound, translated
-from db.phone import COUNTRIES, normalize_phone
 
 
 class LocationNotFound(NotFound):

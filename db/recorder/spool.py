@@ -8,7 +8,7 @@ hands it to exactly one live process, which replays it and deletes it.
 
 A record is one JSON line. Datetimes and UUIDs carry explicit tags (`{"$dt": ...}`,
 `{"$uuid": ...}`) so that they come back as themselves (a caller that knows a field's type may
-write it as a plain string instead: db.recorder_spooling does so for the typed columns of
+write it as a plain string instead: db.recorder.spooling does so for the typed columns of
 messages and events, which makes a line several times cheaper to read back). No pickle: a spool
 file is data that a newer version of this code may have to read.
 """
