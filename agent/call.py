@@ -1,4 +1,4 @@
-"""The state of one call (the session's userdata) and how a call is opened and closed."""
+"""The state of one call (the session's userdata) and how a call is closed (agent.opening opens it)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,19 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from agent.recording import CallRecording
+
+if TYPE_CHECKING:
+    from livekit.agents import JobContext
+
+    from db.desk.configs import AgentConfig
+    from db.desk.locations import Location
+    from db.recorder.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +65,14 @@ class FrontDesk:
     """Everything a tool needs, typed: the session's userdata for one call."""
 
     pool: asyncpg.Pool
-    recorder: Any
+    recorder: Recorder
     recording: CallRecording
     session_id: str
     organization_id: uuid.UUID
-    location: Any  # db.desk.locations.Location
-    config: Any  # db.desk.configs.AgentConfig | None
+    location: Location
+    config: AgentConfig | None
     caller: Caller = field(default_factory=Caller)
-    room: Any = None  # livekit.agents.JobContext, when there is a room (None in text mode)
+    room: JobContext | None = None  # None in text mode: there is no room
     outcome: str = "no_action"
     end_reason: str | None = None
     served: bool = False
@@ -82,7 +89,7 @@ class FrontDesk:
 
     @property
     def policies(self) -> dict:
-        return dict(getattr(self.config, "policies", None) or {})
+        return dict(self.config.policies or {}) if self.config is not None else {}
 
     def achieved(self, outcome: str) -> None:
         if OUTCOMES.index(outcome) > OUTCOMES.index(self.outcome):
