@@ -10,12 +10,13 @@ from datetime import date, timedelta
 from livekit.agents import llm
 
 from agent.scripted import Step, last_user_text, pending_tool_outputs
+from agent.speech import spoken_day
 
 
 def caller_lines(day: date) -> list[str]:
     return [
         "Hi, do you have parking near the office?",
-        f"Great. I'd like to book a dental cleaning on {day.strftime('%A %B %-d')}.",
+        f"Great. I'd like to book a dental cleaning on {spoken_day(day)}.",
         "The first time is fine. My name is Jane Doe.",
         "Yes, please book it.",
         "That's all, thank you. Bye!",

@@ -11,6 +11,7 @@ import pytest
 
 from agent.call import Caller
 from agent.scripted import Step
+from agent.speech import spoken_day
 from db.demo.seed import ESCALATION_NUMBER, NEW_YORK_NUMBER
 from db.desk import appointments, catalog
 from db.recorder.recorder import Recorder
@@ -194,7 +195,8 @@ async def test_a_taken_slot_is_refused_and_nothing_is_written(pool, recorder, te
     result = await call.say("book a cleaning at ten", book("cleaning", local(day, "10:00")),
                             Step(text="That time is taken."))
     result.expect.next_event().is_function_call(name="book_appointment")
-    result.expect.next_event().is_function_call_output(is_error=True)
+    output = result.expect.next_event().is_function_call_output(is_error=True)
+    assert output.event().item.output == f"{spoken_day(day)} at 10:00 AM is no longer available"
     await call.hang_up(recorder)
     assert await appointments_of(pool, tenant.organization_id) == []
 
