@@ -6,12 +6,14 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from livekit import rtc
 
 from agent.recording import CallRecording
+from db.calls import sip
 
 if TYPE_CHECKING:
     from livekit.agents import JobContext
@@ -22,7 +24,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIP_KIND = 3  # livekit.rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+
+def participant_kind(participant: rtc.Participant) -> str:
+    """The participant's kind as stored: standard, sip, agent ..."""
+    return sip.kind_name(rtc.ParticipantKind, participant.kind)
 
 
 @dataclass(frozen=True)
@@ -40,17 +45,18 @@ class Caller:
     attributes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_participant(cls, participant: Any) -> Caller:
+    def from_participant(cls, participant: rtc.Participant) -> Caller:
         attributes = dict(participant.attributes or {})
-        is_sip = participant.kind == SIP_KIND
+        kind = participant_kind(participant)
+        numbers = sip.sip_numbers(kind, attributes)
         return cls(
             identity=participant.identity,
             sid=participant.sid,
             name=participant.name or None,
-            number=attributes.get("sip.phoneNumber") if is_sip else None,
-            dialed_number=attributes.get("sip.trunkPhoneNumber") if is_sip else None,
-            sip_call_id=attributes.get("sip.callID") if is_sip else None,
-            is_sip=is_sip,
+            number=numbers.caller_number,
+            dialed_number=numbers.dialed_number,
+            sip_call_id=numbers.sip_call_id,
+            is_sip=kind == sip.SIP,
             attributes=attributes,
         )
 

@@ -7,10 +7,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobProcess
 
-from agent.call import Caller, FrontDesk, close_call
+from agent.call import Caller, FrontDesk, close_call, participant_kind
 from agent.opening import open_call
 from agent.receptionist import Receptionist, greeting
 from agent.resources import Resources
@@ -21,18 +20,13 @@ from agent.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def kind_name(kind: int) -> str:
-    """LiveKit's participant kind as stored: standard, ingress, egress, sip, agent, connector."""
-    return rtc.ParticipantKind.Name(kind).removeprefix("PARTICIPANT_KIND_").lower()
-
-
 def record_participant(recorder: Any, session_id: str, participant: Any, *,
                        joined: bool, participant_type: str = "user") -> None:
     now = datetime.now(UTC)
     recorder.participant(
         session_id=session_id, participant_sid=participant.sid, identity=participant.identity,
         name=participant.name or None, participant_type=participant_type,
-        kind=kind_name(participant.kind), attributes=dict(participant.attributes or {}),
+        kind=participant_kind(participant), attributes=dict(participant.attributes or {}),
         joined_at=now if joined else None, left_at=None if joined else now,
     )
 
