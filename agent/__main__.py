@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
 
 from agent.providers import MissingSettings, load_factory
 from agent.settings import Settings
-from db.migrate import migrate_dsn
-from db.pool import resolve_dsn
-
-log = logging.getLogger("agent")
-
-
-async def _migrate(dsn: str) -> None:
-    for name in await migrate_dsn(dsn):
-        log.info("applied migration %s", name)
+from db.startup import database
 
 
 def main() -> int:
@@ -32,21 +23,15 @@ def main() -> int:
     except MissingSettings as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    dsn, server = resolve_dsn(settings.database_url, settings.embedded_pg_dir)
-    # Job processes are children of this one: they find the database through the environment.
-    os.environ["DATABASE_URL"] = dsn
-    if settings.migrate_on_start:
-        asyncio.run(_migrate(dsn))
-
     from livekit.agents import cli
 
     from agent.worker import build_server
 
-    try:
+    with database(settings.database_url, settings.embedded_pg_dir,
+                  migrate=settings.migrate_on_start) as dsn:
+        # Job processes are children of this one: they find the database through the environment.
+        os.environ["DATABASE_URL"] = dsn
         cli.run_app(build_server(settings))
-    finally:
-        if server is not None:
-            server.stop()
     return 0
 
 

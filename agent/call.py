@@ -1,4 +1,4 @@
-"""The state of one call (the session's userdata) and how a call is opened and closed."""
+"""The state of one call (the session's userdata) and how a call is closed (agent.opening opens it)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,28 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from livekit import rtc
 
 from agent.recording import CallRecording
+from db.calls import sip
+
+if TYPE_CHECKING:
+    from livekit.agents import JobContext
+
+    from db.desk.configs import AgentConfig
+    from db.desk.locations import Location
+    from db.recorder.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
-SIP_KIND = 3  # livekit.rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+
+def participant_kind(participant: rtc.Participant) -> str:
+    """The participant's kind as stored: standard, sip, agent ..."""
+    return sip.kind_name(rtc.ParticipantKind, participant.kind)
 
 
 @dataclass(frozen=True)
@@ -33,17 +45,18 @@ class Caller:
     attributes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_participant(cls, participant: Any) -> Caller:
+    def from_participant(cls, participant: rtc.Participant) -> Caller:
         attributes = dict(participant.attributes or {})
-        is_sip = participant.kind == SIP_KIND
+        kind = participant_kind(participant)
+        numbers = sip.sip_numbers(kind, attributes)
         return cls(
             identity=participant.identity,
             sid=participant.sid,
             name=participant.name or None,
-            number=attributes.get("sip.phoneNumber") if is_sip else None,
-            dialed_number=attributes.get("sip.trunkPhoneNumber") if is_sip else None,
-            sip_call_id=attributes.get("sip.callID") if is_sip else None,
-            is_sip=is_sip,
+            number=numbers.caller_number,
+            dialed_number=numbers.dialed_number,
+            sip_call_id=numbers.sip_call_id,
+            is_sip=kind == sip.SIP,
             attributes=attributes,
         )
 
@@ -58,14 +71,14 @@ class FrontDesk:
     """Everything a tool needs, typed: the session's userdata for one call."""
 
     pool: asyncpg.Pool
-    recorder: Any
+    recorder: Recorder
     recording: CallRecording
     session_id: str
     organization_id: uuid.UUID
-    location: Any  # db.desk.locations.Location
-    config: Any  # db.desk.configs.AgentConfig | None
+    location: Location
+    config: AgentConfig | None
     caller: Caller = field(default_factory=Caller)
-    room: Any = None  # livekit.agents.JobContext, when there is a room (None in text mode)
+    room: JobContext | None = None  # None in text mode: there is no room
     outcome: str = "no_action"
     end_reason: str | None = None
     served: bool = False
@@ -82,7 +95,7 @@ class FrontDesk:
 
     @property
     def policies(self) -> dict:
-        return dict(getattr(self.config, "policies", None) or {})
+        return dict(self.config.policies or {}) if self.config is not None else {}
 
     def achieved(self, outcome: str) -> None:
         if OUTCOMES.index(outcome) > OUTCOMES.index(self.outcome):

@@ -12,47 +12,52 @@ import asyncio
 import logging
 import os
 import uuid
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from agent.call import Caller, FrontDesk
 from agent.demo_script import caller_lines, next_weekday, receptionist_policy
+from agent.opening import open_call
 from agent.providers import Providers
 from agent.receptionist import Receptionist, greeting
-from agent.recording import CallRecording
-from agent.routing import route_call
+from agent.routing import Route
 from agent.scripted import ScriptedLLM
 from agent.session import build_session, greet, record_usage
 from agent.settings import Settings
 from agent.show import print_call
 from db.demo.seed import NEW_YORK_NUMBER, seed_demo
-from db.migrate import migrate
-from db.pool import connect, create_pool, resolve_dsn
+from db.pool import connect, create_pool
 from db.recorder.recorder import Recorder
+from db.startup import database
 
 DEMO_CALLER = "+12125550143"
 # Text mode: each caller line is a whole turn, so no end-of-turn model is needed.
 TEXT_TURNS = "manual"
 
 
-def _providers(settings: Settings, today) -> tuple[Providers, str]:
+SCRIPTED_MODEL = "scripted-demo"
+
+
+def _llm_model(settings: Settings) -> str:
+    return settings.llm_model if settings.openai_api_key else SCRIPTED_MODEL
+
+
+def _providers(settings: Settings, today: date) -> tuple[Providers, str]:
+    models = {"llm_model": _llm_model(settings)}
     if settings.openai_api_key:
         from livekit.plugins import openai
 
         model = openai.LLM(model=settings.llm_model, api_key=settings.openai_api_key,
                            base_url=settings.openai_base_url or None)
-        return Providers(llm=model, turn_detection=TEXT_TURNS,
-                         models={"llm_model": settings.llm_model}), \
+        return Providers(llm=model, turn_detection=TEXT_TURNS, models=models), \
             f"the real model {settings.llm_model}"
-    model = ScriptedLLM(receptionist_policy(today), model="scripted-demo")
-    return Providers(llm=model, turn_detection=TEXT_TURNS, models={"llm_model": "scripted-demo"}), \
+    model = ScriptedLLM(receptionist_policy(today), model=SCRIPTED_MODEL)
+    return Providers(llm=model, turn_detection=TEXT_TURNS, models=models), \
         "a SCRIPTED stand-in for the model (set OPENAI_API_KEY to use a real one)"
 
 
-async def _prepare(dsn: str) -> None:
+async def _seed(dsn: str) -> None:
     conn = await connect(dsn)
     try:
-        await migrate(conn)
         tenant = await seed_demo(conn)
         if tenant.created_anything:
             print("Seeded the demo tenant (Bright Smile Dental).")
@@ -61,7 +66,8 @@ async def _prepare(dsn: str) -> None:
 
 
 async def run_demo(settings: Settings, dsn: str) -> str:
-    await _prepare(dsn)
+    """The demo call on the migrated database at `dsn`; returns its session id."""
+    await _seed(dsn)
     pool = await create_pool(dsn, min_size=1, max_size=4)
     recorder = Recorder(dsn, spool_dir=settings.spool_dir, name="demo",
                         flush_interval=settings.recorder_flush_seconds)
@@ -69,23 +75,12 @@ async def run_demo(settings: Settings, dsn: str) -> str:
     session_id = f"demo-{uuid.uuid4().hex[:12]}"
     try:
         caller = Caller(identity="demo-caller", number=DEMO_CALLER, dialed_number=NEW_YORK_NUMBER)
-        async with pool.acquire() as conn:
-            route = await route_call(conn, caller=caller, metadata={},
-                                     default_organization_slug=None)
-        today = datetime.now(ZoneInfo(route.location.timezone)).date()
+        desk, route = await open_call(pool, recorder, caller=caller, session_id=session_id,
+                                      room_name="demo", models={"llm_model": _llm_model(settings)},
+                                      call_metadata={"demo": True})
+        today = datetime.now(desk.location_tz).date()
         providers, which = _providers(settings, today)
         print(f"Demo call {session_id} to {route.location.name}, answered by {which}.\n")
-        recorder.start_call(session_id=session_id, room_name="demo", caller_number=caller.number,
-                            dialed_number=caller.dialed_number, metadata={"demo": True})
-        recorder.update_call(session_id=session_id, organization_id=route.organization.id,
-                             location_id=route.location.id,
-                             agent_config_id=route.config.id if route.config else None,
-                             **providers.models)
-        desk = FrontDesk(pool=pool, recorder=recorder, caller=caller, session_id=session_id,
-                         recording=CallRecording(recorder, session_id=session_id,
-                                                 llm_model=providers.models.get("llm_model")),
-                         organization_id=route.organization.id, location=route.location,
-                         config=route.config)
         await _converse(desk, providers, route, caller_lines(next_weekday(today)))
         await recorder.flush(settings.flush_deadline_seconds, session_id=session_id)
         async with pool.acquire() as conn:
@@ -96,7 +91,7 @@ async def run_demo(settings: Settings, dsn: str) -> str:
     return session_id
 
 
-async def _converse(desk: FrontDesk, providers: Providers, route, lines: list[str]) -> None:
+async def _converse(desk: FrontDesk, providers: Providers, route: Route, lines: list[str]) -> None:
     session = build_session(desk, providers)
     session.on("conversation_item_added", _print_item)
     await session.start(agent=Receptionist(desk, business=route.organization.name))
@@ -119,11 +114,7 @@ def main(argv: list[str]) -> int:
     argparse.ArgumentParser(prog="python -m agent demo", description=__doc__).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    dsn, server = resolve_dsn(settings.database_url, settings.embedded_pg_dir)
-    os.environ.setdefault("DATABASE_URL", dsn)
-    try:
+    with database(settings.database_url, settings.embedded_pg_dir) as dsn:
+        os.environ.setdefault("DATABASE_URL", dsn)
         asyncio.run(run_demo(settings, dsn))
-    finally:
-        if server is not None:
-            server.stop()
     return 0

@@ -9,13 +9,14 @@ from datetime import date, timedelta
 
 from livekit.agents import llm
 
-from agent.scripted import Step, last_user_text, pending_tool_outputs
+from agent.scripted import Step, first_offered, last_user_text, offered_times, pending_tool_outputs
+from agent.speech import spoken_day
 
 
 def caller_lines(day: date) -> list[str]:
     return [
         "Hi, do you have parking near the office?",
-        f"Great. I'd like to book a dental cleaning on {day.strftime('%A %B %-d')}.",
+        f"Great. I'd like to book a dental cleaning on {spoken_day(day)}.",
         "The first time is fine. My name is Jane Doe.",
         "Yes, please book it.",
         "That's all, thank you. Bye!",
@@ -35,29 +36,13 @@ def _tool_calls(chat_ctx: llm.ChatContext, name: str) -> list[dict]:
             if isinstance(item, llm.FunctionCall) and item.name == name]
 
 
-def _outputs(chat_ctx: llm.ChatContext, name: str) -> list[str]:
-    return [item.output for item in chat_ctx.items
-            if isinstance(item, llm.FunctionCallOutput) and item.name == name and not item.is_error]
-
-
-def _first_free(chat_ctx: llm.ChatContext) -> tuple[str, str] | None:
-    """(spoken, iso) of the first free time the last availability check offered."""
-    for output in reversed(_outputs(chat_ctx, "check_availability")):
-        for line in output.splitlines():
-            if " = " in line:
-                spoken, iso = line.split(" = ", 1)
-                return spoken, iso.split(" ")[0]
-    return None
-
-
 def _after_tools(outputs: list[llm.FunctionCallOutput]) -> Step:
     last = outputs[-1]
     if last.is_error:
         return Step(text=f"I'm sorry, {last.output}")
     if last.name == "check_availability":
-        first = next((line.split(" = ")[0] for line in last.output.splitlines() if " = " in line),
-                     None)
-        return Step(text=f"The first opening is {first}. May I have your name?" if first
+        offered = offered_times(last.output)
+        return Step(text=f"The first opening is {offered[0][0]}. May I have your name?" if offered
                     else "I'm sorry, that week is fully booked.")
     if last.name == "answer_question":
         return Step(text=last.output.split(": ", 1)[-1].splitlines()[0])
@@ -78,12 +63,12 @@ def receptionist_policy(today: date):
             return Step(calls=[("check_availability", {"service": "Dental cleaning",
                                                        "date": next_weekday(today).isoformat()})])
         if match := re.search(r"name is ([a-z ]+)", said):
-            free = _first_free(chat_ctx)
+            free = first_offered(chat_ctx)
             name = match.group(1).strip().title()
             return Step(text=f"To confirm: a dental cleaning on {free[0] if free else 'that day'} "
                              f"for {name}. Shall I book it?")
         if said.startswith("yes"):
-            free = _first_free(chat_ctx)
+            free = first_offered(chat_ctx)
             names = re.findall(r"name is ([a-z ]+)", " ".join(
                 (m.text_content or "").lower() for m in chat_ctx.messages() if m.role == "user"))
             if free and names:

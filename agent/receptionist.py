@@ -8,6 +8,7 @@ from pathlib import Path
 from livekit.agents import Agent
 
 from agent.call import FrontDesk
+from agent.speech import spoken_clock, spoken_day
 from agent.tools import ALL_TOOLS
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
@@ -23,7 +24,7 @@ def _values(desk: FrontDesk, business: str, now: datetime) -> _Blank:
     caller = (f"The caller is phoning from {desk.caller.number}." if desk.caller.number
               else "The caller joined online; ask for a phone number when booking.")
     return _Blank(business=business, location=desk.location.name, timezone=desk.location.timezone,
-                  today=local.strftime("%A %B %-d, %Y"), now=local.strftime("%-I:%M %p"),
+                  today=f"{spoken_day(local)}, {local.year}", now=spoken_clock(local),
                   caller_line=caller)
 
 

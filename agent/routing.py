@@ -7,12 +7,15 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 import asyncpg
 
 from agent.call import Caller
 from db.desk import configs, locations, organizations
+from db.desk.configs import AgentConfig
+from db.desk.locations import Location
+from db.desk.organizations import Organization
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +26,10 @@ class NoRoute(RuntimeError):
 
 @dataclass(frozen=True)
 class Route:
-    organization: Any  # db.desk.organizations.Organization
-    location: Any  # db.desk.locations.Location
-    config: Any  # db.desk.configs.AgentConfig | None
-    routed_by: str  # dialed_number | metadata | default
+    organization: Organization
+    location: Location
+    config: AgentConfig | None
+    routed_by: Literal["dialed_number", "metadata", "default"]
 
 
 def parse_metadata(*blobs: str | None) -> dict:
@@ -46,7 +49,7 @@ def parse_metadata(*blobs: str | None) -> dict:
     return merged
 
 
-async def _by_metadata(conn: asyncpg.Connection, metadata: dict) -> Any | None:
+async def _by_metadata(conn: asyncpg.Connection, metadata: dict) -> Location | None:
     location_id = metadata.get("location_id")
     if location_id:
         try:
@@ -59,7 +62,7 @@ async def _by_metadata(conn: asyncpg.Connection, metadata: dict) -> Any | None:
     return None
 
 
-async def _default(conn: asyncpg.Connection, slug: str | None) -> Any | None:
+async def _default(conn: asyncpg.Connection, slug: str | None) -> Location | None:
     if not slug:
         return None
     organization = await organizations.get_organization(conn, slug=slug)

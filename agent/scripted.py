@@ -46,6 +46,31 @@ def pending_tool_outputs(chat_ctx: llm.ChatContext) -> list[llm.FunctionCallOutp
     return list(reversed(outputs))
 
 
+def tool_outputs(chat_ctx: llm.ChatContext, name: str) -> list[str]:
+    """What the tool `name` answered so far in the conversation (not its errors), oldest first."""
+    return [item.output for item in chat_ctx.items
+            if isinstance(item, llm.FunctionCallOutput) and item.name == name and not item.is_error]
+
+
+def offered_times(availability: str) -> list[tuple[str, str]]:
+    """(spoken, ISO) of each free time in a check_availability answer, whose lines read
+    '<spoken> = <ISO>[ with <provider>]'."""
+    offered = []
+    for line in availability.splitlines():
+        if " = " in line:
+            spoken, iso = line.split(" = ", 1)
+            offered.append((spoken, iso.split(" ")[0]))
+    return offered
+
+
+def first_offered(chat_ctx: llm.ChatContext) -> tuple[str, str] | None:
+    """(spoken, ISO) of the first free time the last availability check offered."""
+    for output in reversed(tool_outputs(chat_ctx, "check_availability")):
+        if offered := offered_times(output):
+            return offered[0]
+    return None
+
+
 class ScriptedLLM(llm.LLM):
     def __init__(self, policy: Policy, *, model: str = "scripted", delay: float = 0.0) -> None:
         super().__init__()

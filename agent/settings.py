@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from db.settings import DatabaseSettings
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
+class Settings(DatabaseSettings):
     # LiveKit (defaults match `livekit-server --dev`)
     livekit_url: str = "ws://localhost:7880"
     livekit_api_key: str = "devkey"
@@ -19,10 +18,8 @@ class Settings(BaseSettings):
         "", description="empty: automatic dispatch to every room; a name: explicit dispatch only"
     )
 
-    # Database
-    database_url: str | None = None
-    embedded_pg_dir: Path = Path(".data/postgres")
-    migrate_on_start: bool = True
+    # Database: DATABASE_URL, EMBEDDED_PG_DIR, MIGRATE_ON_START (db.settings); the recorder's
+    # spool of rows Postgres has not taken yet
     spool_dir: Path = Path(".data/spool")
 
     # Providers: an import path `module:function` returning agent.providers.Providers

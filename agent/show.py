@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 import asyncpg
 
+from agent.speech import spoken_time
 from db.calls.report import call_report
 
 
@@ -37,7 +36,6 @@ async def print_call(conn: asyncpg.Connection, *, session_id: str) -> None:
         if not a:
             print("  none")
             continue
-        local = a["starts_at"].astimezone(ZoneInfo(a["timezone"]))
         print(f"  {a['confirmation_code']} {a['status']}: {a['service']} for {a['customer_name']} "
-              f"on {local:%A %B %-d at %-I:%M %p} with {a['provider'] or 'any provider'} "
+              f"on {spoken_time(a['starts_at'], a['timezone'])} with {a['provider'] or 'any provider'} "
               f"at {a['location']}")

@@ -7,23 +7,17 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobProcess
 
-from agent.call import Caller, FrontDesk, close_call
+from agent.call import Caller, FrontDesk, close_call, participant_kind
+from agent.opening import open_call
 from agent.receptionist import Receptionist, greeting
-from agent.recording import CallRecording
 from agent.resources import Resources
-from agent.routing import parse_metadata, route_call
+from agent.routing import parse_metadata
 from agent.session import build_session, enforce_max_duration, greet, json_safe, record_usage
 from agent.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def kind_name(kind: int) -> str:
-    """LiveKit's participant kind as stored: standard, ingress, egress, sip, agent, connector."""
-    return rtc.ParticipantKind.Name(kind).removeprefix("PARTICIPANT_KIND_").lower()
 
 
 def record_participant(recorder: Any, session_id: str, participant: Any, *,
@@ -32,7 +26,7 @@ def record_participant(recorder: Any, session_id: str, participant: Any, *,
     recorder.participant(
         session_id=session_id, participant_sid=participant.sid, identity=participant.identity,
         name=participant.name or None, participant_type=participant_type,
-        kind=kind_name(participant.kind), attributes=dict(participant.attributes or {}),
+        kind=participant_kind(participant), attributes=dict(participant.attributes or {}),
         joined_at=now if joined else None, left_at=None if joined else now,
     )
 
@@ -61,23 +55,12 @@ async def entrypoint(ctx: JobContext) -> None:
 
     caller = Caller.from_participant(await ctx.wait_for_participant())
     record_participant(recorder, session_id, _participant(ctx, caller.identity), joined=True)
-    recorder.start_call(session_id=session_id, caller_number=caller.number,
-                        dialed_number=caller.dialed_number, sip_call_id=caller.sip_call_id)
-    async with resources.pool.acquire() as conn:
-        route = await route_call(conn, caller=caller,
-                                 metadata=parse_metadata(ctx.job.metadata, ctx.room.metadata),
-                                 default_organization_slug=settings.default_organization_slug)
     providers = resources.factory(settings)
-    recorder.update_call(session_id=session_id, organization_id=route.organization.id,
-                         location_id=route.location.id,
-                         agent_config_id=route.config.id if route.config else None,
-                         metadata={"routed_by": route.routed_by}, **providers.models)
-
-    desk = FrontDesk(pool=resources.pool, recorder=recorder, caller=caller, room=ctx,
-                     recording=CallRecording(recorder, session_id=session_id,
-                                             llm_model=providers.models.get("llm_model")),
-                     session_id=session_id, organization_id=route.organization.id,
-                     location=route.location, config=route.config)
+    desk, route = await open_call(
+        resources.pool, recorder, caller=caller, session_id=session_id, room_name=ctx.room.name,
+        metadata=parse_metadata(ctx.job.metadata, ctx.room.metadata),
+        default_organization_slug=settings.default_organization_slug, models=providers.models,
+        room=ctx)
     session = build_session(desk, providers, vad=resources.vad)
     ctx.add_shutdown_callback(lambda: _finish(ctx, session, desk, resources))
     await session.start(agent=Receptionist(desk, business=route.organization.name), room=ctx.room)

@@ -6,20 +6,12 @@ import argparse
 import asyncio
 import logging
 import sys
-from pathlib import Path
-
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db import migrate as migrations
 from db.demo.seed import describe, seed_demo
-from db.pool import connect, resolve_dsn
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
-    database_url: str | None = None
-    embedded_pg_dir: Path = Path(".data/postgres")
+from db.pool import connect
+from db.settings import DatabaseSettings
+from db.startup import database
 
 
 async def _migrate(dsn: str) -> None:
@@ -66,16 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "seed" and not args.demo:
         parser.error("seed needs --demo (the demo tenant is the only seed)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = Settings()
-    dsn, server = resolve_dsn(settings.database_url, settings.embedded_pg_dir)
+    settings = DatabaseSettings()
     try:
-        asyncio.run(COMMANDS[args.command](dsn))
+        # Migrating is what these commands do (or, for status, report), saying so on stdout.
+        with database(settings.database_url, settings.embedded_pg_dir, migrate=False) as dsn:
+            asyncio.run(COMMANDS[args.command](dsn))
     except migrations.MigrationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        if server is not None:
-            server.stop()
     return 0
 
 

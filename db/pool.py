@@ -1,14 +1,11 @@
-"""The asyncpg pool every process uses, and the DSN it connects to."""
+"""The asyncpg pool every process uses (db.startup finds the DSN it connects to)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import asyncpg
-
-from db.embedded import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +28,3 @@ async def connect(dsn: str, **kwargs) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn, **kwargs)
     await init_connection(conn)
     return conn
-
-
-def resolve_dsn(database_url: str | None, embedded_dir: Path) -> tuple[str, EmbeddedPostgres | None]:
-    """`database_url` when given; else start (or attach to) the embedded server in
-    `embedded_dir`. The caller owns the returned server and stops it at shutdown."""
-    if database_url:
-        return database_url, None
-    server = EmbeddedPostgres(embedded_dir).start()
-    print(f"Using embedded Postgres, data in {server.data_dir} (set DATABASE_URL to use your own)",
-          flush=True)
-    return server.dsn, server

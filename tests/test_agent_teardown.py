@@ -21,7 +21,7 @@ from agent.receptionist import Receptionist, greeting
 from agent.scripted import ScriptedLLM, Step, last_user_text
 from agent.session import build_session, greet, record_usage
 from db.recorder.recorder import Recorder
-from tests.call_harness import SessionWatch, open_call, stored_call
+from tests.harness import SessionWatch, demo_tenant, open_desk, stored_call
 
 pytestmark = pytest.mark.db
 
@@ -59,7 +59,8 @@ async def test_call_torn_down_mid_turn_keeps_its_finished_turns(
     model = Model()
     session = None
     try:
-        desk, route = await open_call(pool, recorder, session_id=session_id, model="scripted-teardown")
+        await demo_tenant(pool)
+        desk, route = await open_desk(pool, recorder, session_id=session_id, model="scripted-teardown")
         session = build_session(desk, Providers(llm=model.llm))
         watch = SessionWatch(session)
         business = route.organization.name

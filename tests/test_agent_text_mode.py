@@ -11,14 +11,16 @@ import pytest
 
 from agent.call import Caller
 from agent.scripted import Step
-from db.demo.seed import ESCALATION_NUMBER, NEW_YORK_NUMBER, seed_demo
+from agent.speech import spoken_day
+from db.demo.seed import ESCALATION_NUMBER, NEW_YORK_NUMBER
 from db.desk import appointments, catalog
 from db.recorder.recorder import Recorder
-from tests.agent_support import (
+from tests.harness import (
     CALLER_NUMBER,
+    demo_tenant,
     local,
     next_open_weekday,
-    open_call,
+    open_text_call,
     spool_dir,
     stored,
 )
@@ -30,8 +32,7 @@ NY = ZoneInfo("America/New_York")
 
 @pytest.fixture
 async def tenant(pool):
-    async with pool.acquire() as conn:
-        return await seed_demo(conn)
+    return await demo_tenant(pool)
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ async def appointments_of(pool, organization_id):
 
 
 async def test_booking_writes_the_appointment_the_call_and_its_events(pool, recorder, tenant):
-    call = await open_call(pool, recorder)
+    call = await open_text_call(pool, recorder)
     day = next_open_weekday()
     result = await call.say(
         f"Book me a cleaning on {day} at ten, I'm Jane Doe",
@@ -83,7 +84,7 @@ async def test_booking_writes_the_appointment_the_call_and_its_events(pool, reco
 
 async def test_reschedule_moves_the_same_appointment_and_frees_the_old_time(pool, recorder, tenant):
     day = next_open_weekday()
-    call = await open_call(pool, recorder)
+    call = await open_text_call(pool, recorder)
     await call.say("book a cleaning", book("cleaning", local(day, "10:00")), Step(text="Booked."))
     [original] = await appointments_of(pool, tenant.organization_id)
 
@@ -107,7 +108,7 @@ async def test_reschedule_moves_the_same_appointment_and_frees_the_old_time(pool
 
 async def test_cancel_frees_the_slot(pool, recorder, tenant):
     day = next_open_weekday()
-    call = await open_call(pool, recorder)
+    call = await open_text_call(pool, recorder)
     await call.say("book a cleaning", book("cleaning", local(day, "11:00")), Step(text="Booked."))
     [booked] = await appointments_of(pool, tenant.organization_id)
     result = await call.say(
@@ -127,7 +128,7 @@ async def test_cancel_frees_the_slot(pool, recorder, tenant):
 
 
 async def test_a_knowledge_question_is_answered_from_the_knowledge_base(pool, recorder, tenant):
-    call = await open_call(pool, recorder)
+    call = await open_text_call(pool, recorder)
     result = await call.say("do you have parking?",
                             Step(calls=[("answer_question", {"question": "do you have parking"})]),
                             Step(text="There's a garage next door."))
@@ -142,7 +143,7 @@ async def test_a_knowledge_question_is_answered_from_the_knowledge_base(pool, re
 async def test_a_web_caller_asking_for_a_human_is_told_politely_and_not_transferred(pool, recorder):
     web_caller = Caller(identity="web-visitor", number=None, dialed_number=NEW_YORK_NUMBER,
                         is_sip=False)
-    call = await open_call(pool, recorder, caller=web_caller)
+    call = await open_text_call(pool, recorder, caller=web_caller)
     result = await call.say("I want to talk to a person",
                             Step(calls=[("transfer_to_human", {"reason": "wants a person"})]),
                             Step(text="I'm sorry, I can't transfer web calls."))
@@ -158,7 +159,7 @@ async def test_a_web_caller_asking_for_a_human_is_told_politely_and_not_transfer
 
 
 async def test_a_time_when_closed_is_refused_and_nothing_is_written(pool, recorder, tenant):
-    call = await open_call(pool, recorder)
+    call = await open_text_call(pool, recorder)
     thanksgiving = "2026-11-26T10:00"
     result = await call.say("book a cleaning on thanksgiving at ten",
                             book("cleaning", thanksgiving), Step(text="We're closed then."))
@@ -190,11 +191,12 @@ async def _fill_all_but(pool, tenant, day, hhmm: str, leave: int) -> int:
 async def test_a_taken_slot_is_refused_and_nothing_is_written(pool, recorder, tenant):
     day = next_open_weekday()
     await _fill_all_but(pool, tenant, day, "10:00", leave=0)
-    call = await open_call(pool, recorder)
+    call = await open_text_call(pool, recorder)
     result = await call.say("book a cleaning at ten", book("cleaning", local(day, "10:00")),
                             Step(text="That time is taken."))
     result.expect.next_event().is_function_call(name="book_appointment")
-    result.expect.next_event().is_function_call_output(is_error=True)
+    output = result.expect.next_event().is_function_call_output(is_error=True)
+    assert output.event().item.output == f"{spoken_day(day)} at 10:00 AM is no longer available"
     await call.hang_up(recorder)
     assert await appointments_of(pool, tenant.organization_id) == []
 
@@ -202,7 +204,7 @@ async def test_a_taken_slot_is_refused_and_nothing_is_written(pool, recorder, te
 async def test_two_sessions_racing_for_the_last_slot_book_it_once(pool, recorder, tenant):
     day = next_open_weekday()
     await _fill_all_but(pool, tenant, day, "15:00", leave=1)
-    first, second = await open_call(pool, recorder), await open_call(pool, recorder)
+    first, second = await open_text_call(pool, recorder), await open_text_call(pool, recorder)
     results = await asyncio.gather(
         first.say("book three pm", book("cleaning", local(day, "15:00"), "First Caller"),
                   Step(text="Done.")),

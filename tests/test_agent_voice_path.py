@@ -20,8 +20,8 @@ from agent.receptionist import Receptionist, greeting
 from agent.scripted import ScriptedLLM, Step, last_user_text
 from agent.session import build_session, greet
 from db.recorder.recorder import Recorder
-from tests.call_harness import SessionWatch, open_call, stored_call
 from tests.fakes import EnergyVAD, FakeTTS, Microphone, ScriptedCaller, ScriptedSTT, Speaker, TextSink
+from tests.harness import SessionWatch, demo_tenant, open_desk, stored_call
 
 pytestmark = pytest.mark.db
 
@@ -104,7 +104,8 @@ async def test_voice_call_stores_latencies_confidence_and_the_barge_in(
     session_id = f"voice-{uuid.uuid4().hex[:12]}"
     stt = ScriptedSTT(delay=STT_DELAY)
     try:
-        desk, route = await open_call(pool, recorder, session_id=session_id, model="scripted-voice")
+        await demo_tenant(pool)
+        desk, route = await open_desk(pool, recorder, session_id=session_id, model="scripted-voice")
         watch, speaker = await _run_call(desk, route, stt)
         assert await recorder.flush(5.0, session_id=session_id)
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webhooks.__main__ import DEFAULT_PORT, Settings
+from webhooks.settings import DEFAULT_PORT, Settings
 
 
 def test_defaults_match_livekit_server_dev(monkeypatch):

@@ -25,7 +25,7 @@ from livekit.protocol.models import ParticipantInfo, TrackSource, TrackType
 from livekit.protocol.webhook import WebhookEvent
 
 from db import ids
-from db.calls import calls, events, lifecycle, participants, webhook_events
+from db.calls import calls, events, lifecycle, participants, sip, webhook_events
 from db.calls.calls import Call
 from db.calls.events import Event
 from db.desk import locations
@@ -119,9 +119,9 @@ async def _participant_event(conn: asyncpg.Connection, event: WebhookEvent, at: 
         # changed since (agent state ...) and would make the merge depend on arrival order.
         attributes=dict(p.attributes) if joined else None,
     )
-    if joined and p.kind == ParticipantInfo.Kind.SIP:
-        await _route(conn, call, p.attributes.get(fields.SIP_DIALED))
-    if joined and p.kind == ParticipantInfo.Kind.AGENT:
+    if joined and fields.kind(p) == sip.SIP:
+        await _route(conn, call, fields.sip_numbers(p).dialed_number)
+    if joined and fields.kind(p) == sip.AGENT:
         # The agent's arrival connects the caller to the front desk. Only the agent itself marks
         # the call active, once it has greeted: the webhook fills connected_at, nothing more.
         await calls.mark_connected(
@@ -184,7 +184,7 @@ async def _ensure_call(conn: asyncpg.Connection, event: WebhookEvent, at: dateti
     """The event's call, created if this is the first we hear of it (webhooks may arrive before
     room_started). A SIP participant brings the caller's and the dialed number. Its row lock,
     held to the end of the transaction, serialises the events of one call."""
-    numbers = fields.sip_numbers(event.participant) if event.participant.sid else {}
+    numbers = fields.sip_numbers(event.participant).given() if event.participant.sid else {}
     return await calls.start_call(
         conn, session_id=event.room.sid, room_name=event.room.name or None, started_at=at,
         **numbers,
@@ -224,7 +224,7 @@ async def _upsert_participant(
     kind = fields.kind(p)
     await participants.upsert_participant(
         conn, session_id=call.session_id, participant_sid=p.sid, identity=p.identity,
-        name=p.name or None, participant_type="agent" if kind == "agent" else "user", kind=kind,
+        name=p.name or None, participant_type="agent" if kind == sip.AGENT else "user", kind=kind,
         attributes=attributes, joined_at=joined_at, left_at=left_at, is_muted=is_muted,
     )
 

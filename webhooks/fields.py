@@ -9,10 +9,7 @@ from livekit.protocol.egress import EgressInfo
 from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 
-# LiveKit's SIP participant attributes (livekit-sip): who called, which of our numbers they dialed.
-SIP_CALLER = "sip.phoneNumber"
-SIP_DIALED = "sip.trunkPhoneNumber"
-SIP_CALL_ID = "sip.callID"
+from db.calls import sip
 
 
 def event_time(event: WebhookEvent) -> datetime:
@@ -34,8 +31,8 @@ def joined_at(p: ParticipantInfo) -> datetime | None:
 
 
 def kind(p: ParticipantInfo) -> str:
-    """LiveKit's participant kind in lower case: standard, ingress, egress, sip, agent ..."""
-    return enum_name(ParticipantInfo.Kind, p.kind).lower()
+    """The participant's kind as stored: standard, ingress, egress, sip, agent ..."""
+    return sip.kind_name(ParticipantInfo.Kind, p.kind)
 
 
 def enum_name(enum: Any, number: int) -> str:
@@ -46,15 +43,8 @@ def enum_name(enum: Any, number: int) -> str:
         return f"UNKNOWN_{number}"
 
 
-def sip_numbers(p: ParticipantInfo) -> dict[str, str]:
-    if p.kind != ParticipantInfo.Kind.SIP:
-        return {}
-    found = {
-        "caller_number": p.attributes.get(SIP_CALLER),
-        "dialed_number": p.attributes.get(SIP_DIALED),
-        "sip_call_id": p.attributes.get(SIP_CALL_ID),
-    }
-    return {name: value for name, value in found.items() if value}
+def sip_numbers(p: ParticipantInfo) -> sip.SipNumbers:
+    return sip.sip_numbers(kind(p), p.attributes)
 
 
 def recording_location(egress: EgressInfo) -> str | None:

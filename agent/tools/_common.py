@@ -1,4 +1,5 @@
-"""What the tools share: turning our errors into something the agent can say, and times."""
+"""What the tools share: turning our errors into something the agent can say, and reading the
+dates and times the model passes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from livekit.agents import ToolError
 
+from agent.speech import spoken_time
+from db.desk.slots import SlotTaken
 from db.errors import DatabaseError, InvalidInput, NotFound, Unavailable, is_transient
 
 log = logging.getLogger(__name__)
@@ -29,9 +32,11 @@ def speakable_errors() -> Iterator[None]:
         raise _unavailable(exc) from exc
     except Unavailable as exc:
         raise _unavailable(exc) from exc
+    except SlotTaken as exc:
+        raise ToolError(f"{spoken_time(exc.starts_at, exc.timezone)} is no longer available") from exc
     except (InvalidInput, NotFound) as exc:
         raise ToolError(str(exc)) from exc
-    except DatabaseError as exc:  # Conflict (e.g. SlotTaken) and the rest: the message is ours
+    except DatabaseError as exc:  # other conflicts and the rest: the message is ours
         raise ToolError(str(exc)) from exc
 
 
@@ -57,9 +62,3 @@ def parse_date(value: str) -> date:
         return date.fromisoformat(value.strip())
     except ValueError as exc:
         raise ToolError(f"I could not read the date {value!r}; use YYYY-MM-DD") from exc
-
-
-def spoken_time(moment: datetime, timezone: str) -> str:
-    """'Tuesday November 24 at 10:30 AM' in the location's time zone."""
-    local = moment.astimezone(ZoneInfo(timezone))
-    return local.strftime("%A %B %-d at %-I:%M %p")

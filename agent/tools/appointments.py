@@ -7,7 +7,8 @@ from datetime import timedelta
 from livekit.agents import RunContext, ToolError, function_tool
 
 from agent.call import FrontDesk
-from agent.tools._common import parse_date, parse_local_time, speakable_errors, spoken_time
+from agent.speech import spoken_time
+from agent.tools._common import parse_date, parse_local_time, speakable_errors
 from db.calls import calls
 from db.desk import appointments, catalog, slots
 from db.desk.slots import BookingRules

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from livekit.agents import RunContext, function_tool
 
 from agent.call import FrontDesk
-from agent.tools._common import speakable_errors, spoken_time
+from agent.speech import spoken_clock, spoken_day, spoken_time
+from agent.tools._common import speakable_errors
 from db.desk import hours, knowledge
 
 
@@ -49,8 +50,7 @@ async def opening_hours(context: RunContext[FrontDesk]) -> str:
         lines.append(f"Next opening: {spoken_time(status.next_opening, tz)}.")
     for offset in range(7):
         day = now.astimezone(week.tz).date() + timedelta(days=offset)
-        spans = [f"{o.strftime('%-I:%M %p')} to {c.strftime('%-I:%M %p')}"
-                 for o, c in week.local_hours(day)]
-        lines.append(f"{day.strftime('%A %B %-d')}: {', '.join(spans) if spans else 'closed'}")
+        spans = [f"{spoken_clock(o)} to {spoken_clock(c)}" for o, c in week.local_hours(day)]
+        lines.append(f"{spoken_day(day)}: {', '.join(spans) if spans else 'closed'}")
     desk.achieved("information_provided")
     return "\n".join(lines)

@@ -140,7 +140,7 @@ async def _claim(conn, ctx: BookingContext, starts_at: datetime, rules: BookingR
                            exclude_id=exclude_id)
     taker = busy.free_provider(ctx, starts_at, ends_at)
     if taker is None:
-        raise SlotTaken(f"{_spoken(starts_at, ctx.timezone)} is no longer available")
+        raise SlotTaken(starts_at=starts_at, timezone=ctx.timezone)
     return taker[0]
 
 
@@ -191,7 +191,7 @@ async def _write(conn, query: str, *args, starts_at: datetime, timezone: str) ->
         async with conn.transaction():
             return await conn.fetchrow(query, *args)
     except asyncpg.ExclusionViolationError as exc:
-        raise SlotTaken(f"{_spoken(starts_at, timezone)} is no longer available") from exc
+        raise SlotTaken(starts_at=starts_at, timezone=timezone) from exc
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "appointments_confirmation_code_key":
             raise _CodeCollision from exc
@@ -231,11 +231,6 @@ async def _confirmed_for_update(conn: asyncpg.Connection, appointment_id: uuid.U
     if record["status"] != "confirmed":
         raise InvalidInput(f"this appointment is {record['status']}; only confirmed ones can be changed")
     return Appointment.from_record(record)
-
-
-def _spoken(instant: datetime, timezone: str) -> str:
-    local = instant.astimezone(ZoneInfo(timezone))
-    return local.strftime("%A %B %d at %I:%M %p").replace(" 0", " ")
 
 
 CANCEL = """with a as (update appointments set status = 'cancelled', cancelled_at = $2,

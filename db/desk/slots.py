@@ -24,7 +24,14 @@ from db.errors import Conflict, InvalidInput
 
 
 class SlotTaken(Conflict):
-    """Someone else holds that time (the provider is booked, or the location is full)."""
+    """Someone else holds that time (the provider is booked, or the location is full). Carries
+    the time and the location's time zone, for whoever tells the caller."""
+
+    def __init__(self, *, starts_at: datetime, timezone: str) -> None:
+        local = starts_at.astimezone(ZoneInfo(timezone))
+        super().__init__(f"{local.isoformat(timespec='minutes')} is no longer available")
+        self.starts_at = starts_at
+        self.timezone = timezone
 
 
 class OutsideHours(InvalidInput):

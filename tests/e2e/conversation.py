@@ -14,7 +14,14 @@ from datetime import date
 from livekit.agents import llm
 
 from agent.demo_script import next_weekday
-from agent.scripted import Step, last_user_text, pending_tool_outputs
+from agent.scripted import (
+    Step,
+    first_offered,
+    last_user_text,
+    offered_times,
+    pending_tool_outputs,
+    tool_outputs,
+)
 
 SERVICE = "Dental cleaning"
 CALLER_NAME = "Jane Doe"
@@ -76,21 +83,6 @@ _DIGIT_SOUNDS = {**{w: str(i) for i, w in enumerate(_DIGIT_WORDS)}, "oh": "0", "
                  "for": "4"}
 
 
-def _outputs(chat_ctx: llm.ChatContext, name: str) -> list[str]:
-    return [item.output for item in chat_ctx.items
-            if isinstance(item, llm.FunctionCallOutput) and item.name == name and not item.is_error]
-
-
-def _first_free(chat_ctx: llm.ChatContext) -> tuple[str, str] | None:
-    """(spoken, ISO) of the first time the last availability check offered."""
-    for output in reversed(_outputs(chat_ctx, "check_availability")):
-        for line in output.splitlines():
-            if " = " in line:
-                spoken, iso = line.split(" = ", 1)
-                return spoken, iso.split(" ")[0]
-    return None
-
-
 def caller_details(chat_ctx: llm.ChatContext) -> tuple[str, str] | None:
     """(name, digits) from the last thing the caller said that gave a name."""
     for item in reversed(chat_ctx.items):
@@ -117,10 +109,9 @@ def _after_tools(output: llm.FunctionCallOutput) -> Step:
         fact = output.output.splitlines()[0].split(": ", 1)[-1]
         return Step(text=fact.split(". ")[0].rstrip(".") + ".")
     if output.name == "check_availability":
-        first = next((line.split(" = ")[0] for line in output.output.splitlines() if " = " in line),
-                     None)
-        return Step(text=f"The first opening is {first}. May I have your name and phone number?"
-                    if first else "I'm sorry, that week is fully booked.")
+        offered = offered_times(output.output)
+        return Step(text=f"The first opening is {offered[0][0]}. May I have your name and phone number?"
+                    if offered else "I'm sorry, that week is fully booked.")
     if output.name == "book_appointment":
         return Step(text=f"{output.output} Is there anything else?")
     return Step(text=output.output)
@@ -134,8 +125,8 @@ def receptionist_policy(today: date):
         if outputs:
             return _after_tools(outputs[-1])
         said = last_user_text(chat_ctx).lower()
-        offered = _first_free(chat_ctx)
-        booked = bool(_outputs(chat_ctx, "book_appointment"))
+        offered = first_offered(chat_ctx)
+        booked = bool(tool_outputs(chat_ctx, "book_appointment"))
         if "end the call" in said or "hang up" in said:
             return Step(text="Goodbye!", calls=[("end_call", {})])
         if "bye" in said or "that is all" in said or "that's all" in said:
