@@ -17,7 +17,6 @@ import asyncpg
 from db import ids
 from db.errors import CallNotFound, DuplicateSession, InvalidInput, translated
 
-CALL_STATUSES = ("pending", "active", "completed", "failed", "abandoned")
 CLOSED_STATUSES = ("completed", "failed", "abandoned")
 
 

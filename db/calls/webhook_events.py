@@ -6,7 +6,6 @@ transaction as the event's effect, and a redelivery finds the id taken and skips
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -15,25 +14,6 @@ import asyncpg
 from db.errors import InvalidInput, translated
 
 OUTCOMES = ("applied", "ignored")
-
-
-@dataclass(frozen=True)
-class WebhookEventRow:
-    event_id: str
-    event: str
-    room_sid: str | None
-    room_name: str | None
-    participant_sid: str | None
-    payload: Any
-    created_at: datetime | None
-    received_at: datetime
-    outcome: str
-    error: str | None
-
-    @classmethod
-    def from_record(cls, record: asyncpg.Record) -> WebhookEventRow:
-        return cls(**{f.name: record[f.name] for f in fields(cls)})
-
 
 INSERT_WEBHOOK_EVENT = """
 insert into webhook_events (
@@ -70,13 +50,3 @@ async def insert_webhook_event(
             created_at, outcome,
         )
     return stored is not None
-
-
-GET_WEBHOOK_EVENT = f"""
-select {", ".join(f.name for f in fields(WebhookEventRow))} from webhook_events where event_id = $1
-"""
-
-
-async def get_webhook_event(conn: asyncpg.Connection, *, event_id: str) -> WebhookEventRow | None:
-    record = await conn.fetchrow(GET_WEBHOOK_EVENT, event_id)
-    return WebhookEventRow.from_record(record) if record else None

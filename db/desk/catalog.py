@@ -78,16 +78,6 @@ async def create_service(
     return Service.from_record(record)
 
 
-GET_SERVICE = f"select {_SERVICE_COLUMNS} from services where id = $1"
-
-
-async def get_service(conn: asyncpg.Connection, *, service_id: uuid.UUID) -> Service:
-    record = await conn.fetchrow(GET_SERVICE, service_id)
-    if record is None:
-        raise UnknownService(f"no service with id {service_id}")
-    return Service.from_record(record)
-
-
 # Callers name services loosely ("a cleaning"): exact name first, then the closest by trigrams.
 FIND_SERVICE = f"""
 select {_SERVICE_COLUMNS} from services
