@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from agent.recording import CallRecording
+from db.desk.phone import normalize_phone
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,8 @@ class Caller:
             identity=participant.identity,
             sid=participant.sid,
             name=participant.name or None,
-            number=attributes.get("sip.phoneNumber") if is_sip else None,
-            dialed_number=attributes.get("sip.trunkPhoneNumber") if is_sip else None,
+            number=normalize_phone(attributes.get("sip.phoneNumber")) if is_sip else None,
+            dialed_number=normalize_phone(attributes.get("sip.trunkPhoneNumber")) if is_sip else None,
             sip_call_id=attributes.get("sip.callID") if is_sip else None,
             is_sip=is_sip,
             attributes=attributes,

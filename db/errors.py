@@ -37,6 +37,11 @@ class Unavailable(DatabaseError):
     """The database could not be reached or went away; the operation may be retried."""
 
 
+class DomainError(ValueError):
+    """A rule of the domain refused a value without asking the database (a malformed phone
+    number, a booking inside the lead time). Its message is meant for the person who gave it."""
+
+
 # constraint name -> (error class, message). Domain modules add their own entries.
 CONSTRAINTS: dict[str, tuple[type[DatabaseError], str]] = {
     "voice_calls_session_id_key": (DuplicateSession, "a call with this session id already exists"),

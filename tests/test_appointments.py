@@ -15,6 +15,7 @@ from db.demo.seed import seed_demo
 from db.desk import appointments
 from db.desk.appointments import AppointmentNotFound
 from db.desk.catalog import UnknownProvider, UnknownService
+from db.desk.phone import InvalidPhone
 from db.desk.slots import BookingRules, OutsideHours, SlotTaken, TooFarAhead, TooSoon
 from db.errors import InvalidInput
 from tests.frontdesk_helpers import make_shop, monday
@@ -59,8 +60,9 @@ async def test_bookings_outside_the_rules_are_refused_with_a_clear_reason(conn):
     for starts_at, error, message in REFUSED:
         with pytest.raises(error, match=message):
             await book(conn, shop, starts_at)
-    for name, phone in (("  ", "5550104444"), ("Ann", "not a number")):
-        with pytest.raises(InvalidInput):
+    for name, phone, error in (("  ", "5550104444", InvalidInput), ("Ann", "not a number", InvalidPhone),
+                               ("Ann", "anonymous", InvalidPhone), ("Ann", "911", InvalidPhone)):
+        with pytest.raises(error):
             await book(conn, shop, monday(10), customer_name=name, customer_phone=phone)
     assert await conn.fetchval("select count(*) from appointments") == 0
 

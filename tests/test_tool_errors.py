@@ -5,6 +5,8 @@ import pytest
 from livekit.agents import ToolError
 
 from agent.tools._common import speakable_errors
+from db.desk.phone import InvalidPhone
+from db.desk.slots import SlotTaken, TooSoon
 from db.errors import Unavailable
 
 
@@ -22,3 +24,13 @@ def test_database_outage_in_a_tool_becomes_a_sayable_tool_error(error):
 def test_a_driver_error_that_is_not_an_outage_is_not_disguised_as_one():
     with pytest.raises(asyncpg.UndefinedTableError), speakable_errors():
         raise asyncpg.UndefinedTableError("relation does not exist")
+
+
+@pytest.mark.parametrize("error, message", [
+    (TooSoon("that time is in the past"), "in the past"),
+    (InvalidPhone("that is not a phone number we could call back"), "call back"),
+    (SlotTaken("Monday at 10:00 AM is no longer available"), "no longer available"),
+])
+def test_a_refusal_by_a_domain_rule_or_the_database_is_passed_on_to_the_caller(error, message):
+    with pytest.raises(ToolError, match=message), speakable_errors():
+        raise error

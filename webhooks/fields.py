@@ -9,6 +9,8 @@ from livekit.protocol.egress import EgressInfo
 from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 
+from db.desk.phone import normalize_phone
+
 # LiveKit's SIP participant attributes (livekit-sip): who called, which of our numbers they dialed.
 SIP_CALLER = "sip.phoneNumber"
 SIP_DIALED = "sip.trunkPhoneNumber"
@@ -47,11 +49,13 @@ def enum_name(enum: Any, number: int) -> str:
 
 
 def sip_numbers(p: ParticipantInfo) -> dict[str, str]:
+    """The call's numbers as E.164, left out when they are not phone numbers ('anonymous', a PBX
+    extension); the participant's stored attributes keep what the trunk sent."""
     if p.kind != ParticipantInfo.Kind.SIP:
         return {}
     found = {
-        "caller_number": p.attributes.get(SIP_CALLER),
-        "dialed_number": p.attributes.get(SIP_DIALED),
+        "caller_number": normalize_phone(p.attributes.get(SIP_CALLER)),
+        "dialed_number": normalize_phone(p.attributes.get(SIP_DIALED)),
         "sip_call_id": p.attributes.get(SIP_CALL_ID),
     }
     return {name: value for name, value in found.items() if value}

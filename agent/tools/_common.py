@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from livekit.agents import ToolError
 
-from db.errors import DatabaseError, InvalidInput, NotFound, Unavailable, is_transient
+from db.errors import DatabaseError, DomainError, InvalidInput, NotFound, Unavailable, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def speakable_errors() -> Iterator[None]:
         raise _unavailable(exc) from exc
     except Unavailable as exc:
         raise _unavailable(exc) from exc
-    except (InvalidInput, NotFound) as exc:
+    except (InvalidInput, NotFound, DomainError) as exc:  # DomainError: a rule refused a value
         raise ToolError(str(exc)) from exc
     except DatabaseError as exc:  # Conflict (e.g. SlotTaken) and the rest: the message is ours
         raise ToolError(str(exc)) from exc

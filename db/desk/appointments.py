@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from db.desk.hours import load_schedule
-from db.desk.phone import normalize_phone
+from db.desk.phone import DEFAULT_REGION, normalize_phone, require_phone
 from db.desk.slots import (
     BookingContext,
     BookingRules,
@@ -157,16 +157,16 @@ async def book(
     call_id: uuid.UUID | None = None,
     rules: BookingRules | None = None,
     now: datetime | None = None,
-    default_country: str = "US",
 ) -> Appointment:
     """Book a confirmed appointment, with `provider_id` or the first qualified provider free then.
-    Raises SlotTaken, TooSoon, TooFarAhead, OutsideHours, UnknownService, UnknownProvider."""
+    A national phone number is read in the location's country. Raises SlotTaken, TooSoon,
+    TooFarAhead, OutsideHours, UnknownService, UnknownProvider, InvalidPhone."""
     rules, now = rules or BookingRules(), now or datetime.now(UTC)
-    phone = normalize_phone(customer_phone, default_country=default_country)
     if not (customer_name or "").strip():
         raise InvalidInput("the customer's name is required")
     ctx = await _prepare(conn, location_id=location_id, service_id=service_id, provider_id=provider_id,
                          starts_at=starts_at, rules=rules, now=now)
+    phone = require_phone(customer_phone, region=ctx.country)
     async with conn.transaction():
         chosen = await _claim(conn, ctx, starts_at, rules)
         values = (ctx.organization_id, location_id, service_id, chosen, customer_name.strip(), phone,
@@ -299,10 +299,12 @@ async def find_by_phone(
     phone: str,
     include_past: bool = False,
     now: datetime | None = None,
-    default_country: str = "US",
+    region: str = DEFAULT_REGION,
 ) -> list[Appointment]:
     """A caller's upcoming confirmed appointments with this organisation (all of them, cancelled
-    and past included, with `include_past`), earliest first."""
-    number = normalize_phone(phone, default_country=default_country)
+    and past included, with `include_past`), earliest first; none for what is not a phone number."""
+    number = normalize_phone(phone, region=region)
+    if number is None:
+        return []
     records = await conn.fetch(BY_PHONE, organization_id, number, include_past, now or datetime.now(UTC))
     return [Appointment.from_record(r) for r in records]

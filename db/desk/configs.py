@@ -75,7 +75,10 @@ def validate_policies(policies: Mapping[str, Any] | None) -> dict[str, Any]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise InvalidInput(f"policy {key} must be a whole number of 0 or more, not {value!r}")
     if result.get("escalation_phone"):
-        result["escalation_phone"] = normalize_phone(str(result["escalation_phone"]))
+        number = normalize_phone(str(result["escalation_phone"]))
+        if number is None:
+            raise InvalidInput("policy escalation_phone must be a phone number with its area code")
+        result["escalation_phone"] = number
     return result
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from db.desk.phone import COUNTRIES, normalize_phone
+from db.desk.phone import DEFAULT_REGION, normalize_phone, require_phone
 from db.errors import NotFound, translated
 
 
@@ -94,10 +94,10 @@ async def create_location(
     booking_capacity: int = 1,
     id: uuid.UUID | None = None,
 ) -> Location:
-    """Create a branch. The phone number may be in any usual format; it is stored as E.164."""
+    """Create a branch. The phone number may be in any usual format (a national one is read in the
+    address's country); it is stored as E.164."""
     address = address.normalized()
-    country = address.country if address.country in COUNTRIES else "US"
-    phone = normalize_phone(phone_number, default_country=country) if phone_number else None
+    phone = require_phone(phone_number, region=address.country) if phone_number else None
     with translated():
         record = await conn.fetchrow(
             INSERT_LOCATION, id, organization_id, slug, name, timezone, phone, address.line1,
@@ -125,10 +125,13 @@ select {_COLUMNS} from locations
 
 
 async def find_location_by_number(
-    conn: asyncpg.Connection, *, phone_number: str, default_country: str = "US"
+    conn: asyncpg.Connection, *, phone_number: str, region: str = DEFAULT_REGION
 ) -> Location | None:
-    """The active location callers reach on `phone_number` (the dialed number of a SIP call)."""
-    number = normalize_phone(phone_number, default_country=default_country)
+    """The active location callers reach on `phone_number` (the dialed number of a SIP call); None
+    when none does, or when it is not a phone number (a PBX extension, 'anonymous')."""
+    number = normalize_phone(phone_number, region=region)
+    if number is None:
+        return None
     record = await conn.fetchrow(FIND_BY_NUMBER, number)
     return Location.from_record(record) if record else None
 

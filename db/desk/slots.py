@@ -69,6 +69,7 @@ class BookingContext:
     organization_id: uuid.UUID
     location_id: uuid.UUID
     timezone: str
+    country: str
     capacity: int
     service_id: uuid.UUID
     service_name: str
@@ -77,7 +78,7 @@ class BookingContext:
 
 
 CONTEXT = """
-select l.organization_id, l.timezone, l.booking_capacity, l.is_active as location_active,
+select l.organization_id, l.timezone, l.country, l.booking_capacity, l.is_active as location_active,
        s.id as service_id, s.name as service_name, s.duration_minutes, s.is_active as service_active,
        s.organization_id = l.organization_id as same_organization,
        array(select array[p.id::text, p.name] from providers p
@@ -107,7 +108,7 @@ async def booking_context(
         raise UnknownService(f"nobody at this location performs {record['service_name']}")
     return BookingContext(
         organization_id=record["organization_id"], location_id=location_id,
-        timezone=record["timezone"], capacity=record["booking_capacity"],
+        timezone=record["timezone"], country=record["country"], capacity=record["booking_capacity"],
         service_id=record["service_id"], service_name=record["service_name"],
         duration=timedelta(minutes=record["duration_minutes"]), candidates=candidates,
     )
