@@ -15,8 +15,9 @@ from db.demo.seed import seed_demo
 from db.desk import appointments
 from db.desk.appointments import AppointmentNotFound
 from db.desk.catalog import UnknownProvider, UnknownService
+from db.desk.confirmation_codes import InvalidCode
 from db.desk.phone import InvalidPhone
-from db.desk.slots import BookingRules, OutsideHours, SlotTaken, TooFarAhead, TooSoon
+from db.desk.slots import BookingRefused, BookingRules, OutsideHours, SlotTaken, TooFarAhead, TooSoon
 from db.errors import InvalidInput
 from tests.frontdesk_helpers import make_shop, monday
 
@@ -51,7 +52,7 @@ REFUSED = [
     (monday(9, days=31), TooFarAhead, "30 days ahead"),
     (monday(16, 30), OutsideHours, "not open"),  # would end at 17:30, after closing
     (monday(17), OutsideHours, "not open"),
-    (datetime(2026, 11, 23, 10), InvalidInput, "timezone-aware"),
+    (datetime(2026, 11, 23, 10), BookingRefused, "timezone-aware"),
 ]
 
 
@@ -217,5 +218,5 @@ async def test_a_caller_finds_their_appointments_by_phone_or_code(conn):
     assert (await appointments.find_by_code(conn, code=spoken)).id == first.id
     with pytest.raises(AppointmentNotFound):
         await appointments.find_by_code(conn, code=code, organization_id=other_shop.organization_id)
-    with pytest.raises(InvalidInput, match="6 letters"):
+    with pytest.raises(InvalidCode, match="6 letters"):
         await appointments.find_by_code(conn, code="0OIL1")

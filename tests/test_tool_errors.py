@@ -5,6 +5,8 @@ import pytest
 from livekit.agents import ToolError
 
 from agent.tools._common import speakable_errors
+from db.desk.configs import InvalidPolicy
+from db.desk.confirmation_codes import InvalidCode
 from db.desk.phone import InvalidPhone
 from db.desk.slots import SlotTaken, TooSoon
 from db.errors import Unavailable
@@ -29,6 +31,8 @@ def test_a_driver_error_that_is_not_an_outage_is_not_disguised_as_one():
 @pytest.mark.parametrize("error, message", [
     (TooSoon("that time is in the past"), "in the past"),
     (InvalidPhone("that is not a phone number we could call back"), "call back"),
+    (InvalidCode("a confirmation code is 6 letters and digits"), "6 letters"),
+    (InvalidPolicy("policy lead_time_minutes must be a whole number"), "whole number"),
     (SlotTaken("Monday at 10:00 AM is no longer available"), "no longer available"),
 ])
 def test_a_refusal_by_a_domain_rule_or_the_database_is_passed_on_to_the_caller(error, message):

@@ -8,10 +8,7 @@ appointments_provider_no_overlap is the last word for every writer: its violatio
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import re
-import secrets
 import uuid
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -19,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from db.desk.confirmation_codes import UNIQUE_KEY, normalize_code, with_fresh_code
 from db.desk.hours import load_schedule
 from db.desk.phone import DEFAULT_REGION, normalize_phone, require_phone
 from db.desk.slots import (
@@ -30,22 +28,13 @@ from db.desk.slots import (
     check_window,
     load_busy,
 )
-from db.errors import Conflict, InvalidInput, NotFound, translate
+from db.errors import InvalidInput, NotFound, translate
 
 log = logging.getLogger(__name__)
-
-# Easy to say and hear on the phone: no 0/O, 1/I/L.
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 6
-_CODE_ATTEMPTS = 5
 
 
 class AppointmentNotFound(NotFound):
     pass
-
-
-class _CodeCollision(Exception):
-    """The drawn confirmation code exists already (1 in ~887 million per appointment)."""
 
 
 @dataclass(frozen=True)
@@ -105,18 +94,6 @@ LOCK_LOCATION = "select id from locations where id = $1 for no key update"
 GET_FOR_UPDATE = _SELECT.format(source="appointments") + " where a.id = $1 for update of a"
 
 
-def new_confirmation_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-
-
-def normalize_code(code: str) -> str:
-    """'abc-23k' or 'A B C 2 3 K' as read back by a caller -> 'ABC23K'."""
-    cleaned = re.sub(r"[\s\-.]", "", code or "").upper()
-    if not re.fullmatch(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}", cleaned):
-        raise InvalidInput(f"a confirmation code is {CODE_LENGTH} letters and digits, like K7M2XP")
-    return cleaned
-
-
 async def _prepare(conn, *, location_id, service_id, provider_id, starts_at, rules, now) -> BookingContext:
     """Everything that can be refused before taking locks: time window, service, provider, hours."""
     check_window(starts_at, rules=rules, now=now)
@@ -171,18 +148,10 @@ async def book(
         chosen = await _claim(conn, ctx, starts_at, rules)
         values = (ctx.organization_id, location_id, service_id, chosen, customer_name.strip(), phone,
                   starts_at, starts_at + ctx.duration)
-        record = await _insert_with_code(conn, values, notes, call_id, ctx.timezone)
-    log.info("booked %s at %s (%s)", record["confirmation_code"], starts_at.isoformat(), ctx.service_name)
+        record = await with_fresh_code(lambda code: _write(
+            conn, INSERT, *values, code, notes, call_id, starts_at=starts_at, timezone=ctx.timezone))
+    log.info("booked %s at %s (%s)", record["id"], starts_at.isoformat(), ctx.service_name)
     return Appointment.from_record(record)
-
-
-async def _insert_with_code(conn, values: tuple, notes, call_id, timezone: str) -> asyncpg.Record:
-    """Insert with a fresh confirmation code, drawing again on the (rare) collision."""
-    for _ in range(_CODE_ATTEMPTS):
-        with contextlib.suppress(_CodeCollision):
-            return await _write(conn, INSERT, *values, new_confirmation_code(), notes, call_id,
-                                starts_at=values[6], timezone=timezone)
-    raise Conflict("could not draw a free confirmation code; try again")
 
 
 async def _write(conn, query: str, *args, starts_at: datetime, timezone: str) -> asyncpg.Record:
@@ -193,8 +162,8 @@ async def _write(conn, query: str, *args, starts_at: datetime, timezone: str) ->
     except asyncpg.ExclusionViolationError as exc:
         raise SlotTaken(f"{_spoken(starts_at, timezone)} is no longer available") from exc
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "appointments_confirmation_code_key":
-            raise _CodeCollision from exc
+        if exc.constraint_name == UNIQUE_KEY:
+            raise  # with_fresh_code draws another
         raise translate(exc) from exc
     except asyncpg.PostgresError as exc:
         raise translate(exc) from exc

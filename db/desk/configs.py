@@ -19,7 +19,7 @@ import asyncpg
 
 from db.desk.phone import normalize_phone
 from db.desk.slots import BookingRules
-from db.errors import InvalidInput, NotFound, translated
+from db.errors import DomainError, InvalidInput, NotFound, translated
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,10 @@ DEFAULT_POLICIES = {"max_call_minutes": 15, "silence_timeout_seconds": 20}
 
 
 class ConfigNotFound(NotFound):
+    pass
+
+
+class InvalidPolicy(DomainError):
     pass
 
 
@@ -73,11 +77,11 @@ def validate_policies(policies: Mapping[str, Any] | None) -> dict[str, Any]:
     for key in INTEGER_POLICIES:
         value = result.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise InvalidInput(f"policy {key} must be a whole number of 0 or more, not {value!r}")
+            raise InvalidPolicy(f"policy {key} must be a whole number of 0 or more, not {value!r}")
     if result.get("escalation_phone"):
         number = normalize_phone(str(result["escalation_phone"]))
         if number is None:
-            raise InvalidInput("policy escalation_phone must be a phone number with its area code")
+            raise InvalidPolicy("policy escalation_phone must be a phone number with its area code")
         result["escalation_phone"] = number
     return result
 

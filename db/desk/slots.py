@@ -20,22 +20,26 @@ import asyncpg
 from db.desk.catalog import UnknownProvider, UnknownService
 from db.desk.hours import Schedule, load_schedule
 from db.desk.locations import LocationNotFound
-from db.errors import Conflict, InvalidInput
+from db.errors import Conflict, DomainError
 
 
 class SlotTaken(Conflict):
     """Someone else holds that time (the provider is booked, or the location is full)."""
 
 
-class OutsideHours(InvalidInput):
+class BookingRefused(DomainError):
+    """A booking rule refused the time, before any database was asked."""
+
+
+class OutsideHours(BookingRefused):
     pass
 
 
-class TooSoon(InvalidInput):
+class TooSoon(BookingRefused):
     """In the past, or within the lead time."""
 
 
-class TooFarAhead(InvalidInput):
+class TooFarAhead(BookingRefused):
     pass
 
 
@@ -123,7 +127,7 @@ async def _raise_missing(conn: asyncpg.Connection, location_id: uuid.UUID) -> No
 def check_window(starts_at: datetime, *, rules: BookingRules, now: datetime) -> None:
     """Refuse a start in the past, inside the lead time, or beyond max_days_ahead."""
     if starts_at.tzinfo is None:
-        raise InvalidInput("appointment times must be timezone-aware")
+        raise BookingRefused("appointment times must be timezone-aware")
     if starts_at <= now:
         raise TooSoon("that time is in the past")
     if starts_at < now + timedelta(minutes=rules.lead_time_minutes):
