@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from db.errors import InvalidInput, translated
+from db.errors import InvalidInput, repository
 
 OUTCOMES = ("applied", "ignored")
 
@@ -24,6 +24,7 @@ returning event_id
 """
 
 
+@repository
 async def insert_webhook_event(
     conn: asyncpg.Connection,
     *,
@@ -44,9 +45,8 @@ async def insert_webhook_event(
         raise InvalidInput("a webhook event needs its id and its event name")
     if outcome not in OUTCOMES:
         raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}")
-    with translated():
-        stored = await conn.fetchval(
-            INSERT_WEBHOOK_EVENT, event_id, event, room_sid, room_name, participant_sid, payload,
-            created_at, outcome,
-        )
+    stored = await conn.fetchval(
+        INSERT_WEBHOOK_EVENT, event_id, event, room_sid, room_name, participant_sid, payload,
+        created_at, outcome,
+    )
     return stored is not None

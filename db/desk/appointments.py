@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from db import errors
+from db.calls.calls import CALL_NOT_FOUND
 from db.desk.confirmation_codes import UNIQUE_KEY, normalize_code, with_fresh_code
 from db.desk.hours import load_schedule
 from db.desk.phone import DEFAULT_REGION, normalize_phone, require_phone
@@ -28,13 +30,30 @@ from db.desk.slots import (
     check_window,
     load_busy,
 )
-from db.errors import InvalidInput, NotFound, translate
+from db.errors import Conflict, InvalidInput, NotFound, repository
 
 log = logging.getLogger(__name__)
 
 
 class AppointmentNotFound(NotFound):
     pass
+
+
+CONSTRAINTS = errors.constraints({
+    "appointments_organization_id_fkey": (NotFound, "no organisation with this id"),
+    "appointments_location_fkey": (NotFound, "no such location in this organisation"),
+    "appointments_service_fkey": (NotFound, "no such service in this organisation"),
+    "appointments_provider_fkey": (NotFound, "no such provider at this location"),
+    "appointments_call_id_fkey": CALL_NOT_FOUND,
+    "appointments_last_call_id_fkey": CALL_NOT_FOUND,
+    UNIQUE_KEY: (Conflict, "this confirmation code is already in use"),
+    "appointments_confirmation_code_check": (
+        InvalidInput, "a confirmation code is 6 letters and digits, without 0, O, 1, I or L"),
+    "appointments_customer_name_check": (InvalidInput, "the customer's name is required"),
+    "appointments_customer_phone_check": (InvalidInput, "the customer's phone number must be E.164"),
+    "appointments_time_check": (InvalidInput, "an appointment must end after it starts"),
+    "appointments_provider_no_overlap": (Conflict, "the provider already has an appointment then"),
+})
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,7 @@ async def _claim(conn, ctx: BookingContext, starts_at: datetime, rules: BookingR
     return taker[0]
 
 
+@repository
 async def book(
     conn: asyncpg.Connection,
     *,
@@ -161,14 +181,9 @@ async def _write(conn, query: str, *args, starts_at: datetime, timezone: str) ->
             return await conn.fetchrow(query, *args)
     except asyncpg.ExclusionViolationError as exc:
         raise SlotTaken(f"{_spoken(starts_at, timezone)} is no longer available") from exc
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == UNIQUE_KEY:
-            raise  # with_fresh_code draws another
-        raise translate(exc) from exc
-    except asyncpg.PostgresError as exc:
-        raise translate(exc) from exc
 
 
+@repository
 async def reschedule(
     conn: asyncpg.Connection,
     *,
@@ -214,6 +229,7 @@ CANCEL = """with a as (update appointments set status = 'cancelled', cancelled_a
 GET = _SELECT.format(source="appointments") + " where a.id = $1"
 
 
+@repository
 async def cancel(
     conn: asyncpg.Connection,
     *,
@@ -233,6 +249,7 @@ async def cancel(
     return Appointment.from_record(record)
 
 
+@repository
 async def get_appointment(conn: asyncpg.Connection, *, appointment_id: uuid.UUID) -> Appointment:
     record = await conn.fetchrow(GET, appointment_id)
     if record is None:
@@ -244,6 +261,7 @@ BY_CODE = _SELECT.format(source="appointments") + """
  where a.confirmation_code = $1 and ($2::uuid is null or a.organization_id = $2)"""
 
 
+@repository
 async def find_by_code(
     conn: asyncpg.Connection, *, code: str, organization_id: uuid.UUID | None = None
 ) -> Appointment:
@@ -261,6 +279,7 @@ BY_PHONE = _SELECT.format(source="appointments") + """
  limit 20"""
 
 
+@repository
 async def find_by_phone(
     conn: asyncpg.Connection,
     *,

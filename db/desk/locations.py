@@ -10,12 +10,32 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from db import errors
+from db.desk.organizations import SLUG_MESSAGE
 from db.desk.phone import DEFAULT_REGION, normalize_phone, require_phone
-from db.errors import NotFound, translated
+from db.errors import Conflict, InvalidInput, NotFound, repository
 
 
 class LocationNotFound(NotFound):
     pass
+
+
+CONSTRAINTS = errors.constraints({
+    "locations_organization_id_fkey": (NotFound, "no organisation with this id"),
+    "locations_org_slug_key": (Conflict, "this organisation already has a location with this slug"),
+    "locations_slug_check": (InvalidInput, SLUG_MESSAGE),
+    "locations_name_check": (InvalidInput, "a location needs a name"),
+    "locations_timezone_check": (InvalidInput, "unknown time zone: use an IANA name (America/New_York)"),
+    "locations_phone_number_check": (InvalidInput, "a location's phone number must be E.164 (+15550100100)"),
+    "locations_phone_number_active_key": (
+        Conflict, "another active location already answers this phone number"),
+    "locations_address_line1_check": (InvalidInput, "an address needs a first line"),
+    "locations_city_check": (InvalidInput, "an address needs a city"),
+    "locations_country_check": (InvalidInput, "the country is a two-letter ISO code such as US"),
+    "locations_region_check": (InvalidInput, "US and Canadian addresses need a two-letter state/province"),
+    "locations_postal_code_check": (InvalidInput, "the postal code does not fit the country"),
+    "locations_booking_capacity_check": (InvalidInput, "booking capacity cannot be negative"),
+})
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,7 @@ returning {_COLUMNS}
 """
 
 
+@repository
 async def create_location(
     conn: asyncpg.Connection,
     *,
@@ -98,18 +119,18 @@ async def create_location(
     address's country); it is stored as E.164."""
     address = address.normalized()
     phone = require_phone(phone_number, region=address.country) if phone_number else None
-    with translated():
-        record = await conn.fetchrow(
-            INSERT_LOCATION, id, organization_id, slug, name, timezone, phone, address.line1,
-            address.line2, address.city, address.region, address.postal_code, address.country,
-            booking_capacity,
-        )
+    record = await conn.fetchrow(
+        INSERT_LOCATION, id, organization_id, slug, name, timezone, phone, address.line1,
+        address.line2, address.city, address.region, address.postal_code, address.country,
+        booking_capacity,
+    )
     return Location.from_record(record)
 
 
 GET_LOCATION = f"select {_COLUMNS} from locations where id = $1"
 
 
+@repository
 async def get_location(conn: asyncpg.Connection, *, location_id: uuid.UUID) -> Location:
     record = await conn.fetchrow(GET_LOCATION, location_id)
     if record is None:
@@ -124,6 +145,7 @@ select {_COLUMNS} from locations
 """
 
 
+@repository
 async def find_location_by_number(
     conn: asyncpg.Connection, *, phone_number: str, region: str = DEFAULT_REGION
 ) -> Location | None:
@@ -141,6 +163,7 @@ select {_COLUMNS} from locations where organization_id = $1 and (is_active or no
 """
 
 
+@repository
 async def list_locations(
     conn: asyncpg.Connection, *, organization_id: uuid.UUID, active_only: bool = True
 ) -> list[Location]:

@@ -20,7 +20,7 @@ import asyncpg
 from db.desk.catalog import UnknownProvider, UnknownService
 from db.desk.hours import Schedule, load_schedule
 from db.desk.locations import LocationNotFound
-from db.errors import Conflict, DomainError
+from db.errors import Conflict, DomainError, repository
 
 
 class SlotTaken(Conflict):
@@ -94,6 +94,7 @@ select l.organization_id, l.timezone, l.country, l.booking_capacity, l.is_active
 """
 
 
+@repository
 async def booking_context(
     conn: asyncpg.Connection, *, location_id: uuid.UUID, service_id: uuid.UUID,
     provider_id: uuid.UUID | None = None,
@@ -170,6 +171,7 @@ select provider_id, starts_at, ends_at from appointments
 """
 
 
+@repository
 async def load_busy(
     conn: asyncpg.Connection, ctx: BookingContext, start: datetime, end: datetime, *,
     buffer: timedelta, exclude_id: uuid.UUID | None = None,
@@ -180,6 +182,7 @@ async def load_busy(
     return Busy([(r["provider_id"], r["starts_at"], r["ends_at"]) for r in rows], buffer)
 
 
+@repository
 async def available_slots(
     conn: asyncpg.Connection,
     *,
