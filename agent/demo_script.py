@@ -3,7 +3,6 @@ answers it with the real tools. Plainly scripted; `python -m agent demo` says so
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, timedelta
 
@@ -29,11 +28,6 @@ def next_weekday(today: date) -> date:
     while day.isoweekday() > 4 or (day.month, day.day) in ((11, 26), (12, 25), (1, 1)):
         day += timedelta(days=1)
     return day
-
-
-def _tool_calls(chat_ctx: llm.ChatContext, name: str) -> list[dict]:
-    return [json.loads(item.arguments) for item in chat_ctx.items
-            if isinstance(item, llm.FunctionCall) and item.name == name]
 
 
 def _after_tools(outputs: list[llm.FunctionCallOutput]) -> Step:

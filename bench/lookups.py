@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from db.desk import configs, knowledge
-from db.desk.appointments import new_confirmation_code
+from db.desk.confirmation_codes import new_confirmation_code
 from db.desk.slots import BookingRules, available_slots
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate

@@ -15,7 +15,9 @@ from db.demo.seed import seed_demo
 from db.desk import appointments
 from db.desk.appointments import AppointmentNotFound
 from db.desk.catalog import UnknownProvider, UnknownService
-from db.desk.slots import BookingRules, OutsideHours, SlotTaken, TooFarAhead, TooSoon
+from db.desk.confirmation_codes import InvalidCode
+from db.desk.phone import InvalidPhone
+from db.desk.slots import BookingRefused, BookingRules, OutsideHours, SlotTaken, TooFarAhead, TooSoon
 from db.errors import InvalidInput
 from tests.frontdesk_helpers import make_shop, monday
 
@@ -50,7 +52,7 @@ REFUSED = [
     (monday(9, days=31), TooFarAhead, "30 days ahead"),
     (monday(16, 30), OutsideHours, "not open"),  # would end at 17:30, after closing
     (monday(17), OutsideHours, "not open"),
-    (datetime(2026, 11, 23, 10), InvalidInput, "timezone-aware"),
+    (datetime(2026, 11, 23, 10), BookingRefused, "timezone-aware"),
 ]
 
 
@@ -59,8 +61,9 @@ async def test_bookings_outside_the_rules_are_refused_with_a_clear_reason(conn):
     for starts_at, error, message in REFUSED:
         with pytest.raises(error, match=message):
             await book(conn, shop, starts_at)
-    for name, phone in (("  ", "5550104444"), ("Ann", "not a number")):
-        with pytest.raises(InvalidInput):
+    for name, phone, error in (("  ", "5550104444", InvalidInput), ("Ann", "not a number", InvalidPhone),
+                               ("Ann", "anonymous", InvalidPhone), ("Ann", "911", InvalidPhone)):
+        with pytest.raises(error):
             await book(conn, shop, monday(10), customer_name=name, customer_phone=phone)
     assert await conn.fetchval("select count(*) from appointments") == 0
 
@@ -215,5 +218,5 @@ async def test_a_caller_finds_their_appointments_by_phone_or_code(conn):
     assert (await appointments.find_by_code(conn, code=spoken)).id == first.id
     with pytest.raises(AppointmentNotFound):
         await appointments.find_by_code(conn, code=code, organization_id=other_shop.organization_id)
-    with pytest.raises(InvalidInput, match="6 letters"):
+    with pytest.raises(InvalidCode, match="6 letters"):
         await appointments.find_by_code(conn, code="0OIL1")

@@ -13,9 +13,10 @@ import pytest
 
 from db import ids
 from db.calls import calls, events, messages, participants
+from db.calls.calls import CallNotFound, DuplicateSession
 from db.calls.events import Event
 from db.calls.messages import Message
-from db.errors import CallNotFound, Conflict, DuplicateSession, InvalidInput, translated
+from db.errors import Conflict, InvalidInput, translated
 
 pytestmark = pytest.mark.db
 

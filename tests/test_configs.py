@@ -10,6 +10,7 @@ import pytest
 
 from db.demo.seed import ESCALATION_NUMBER, seed_demo
 from db.desk import configs
+from db.desk.configs import InvalidPolicy
 from db.desk.slots import BookingRules
 from db.errors import InvalidInput
 
@@ -106,8 +107,8 @@ async def test_policies_are_validated_and_the_escalation_number_normalised(conn)
     assert config.policies == {"escalation_phone": "+15550100999", "max_call_minutes": 12, "custom": "kept"}
     assert config.policy("silence_timeout_seconds") == 20  # the default
     for bad in ({"lead_time_minutes": -5}, {"buffer_minutes": "ten"}, {"max_days_ahead": True},
-                {"escalation_phone": "call the manager"}):
-        with pytest.raises(InvalidInput):
+                {"escalation_phone": "call the manager"}, {"escalation_phone": "100"}):
+        with pytest.raises(InvalidPolicy):
             await configs.create_config(conn, organization_id=demo.organization_id, instructions="x",
                                         greeting="y", policies=bad)
     with pytest.raises(InvalidInput, match="greeting"):

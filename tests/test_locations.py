@@ -8,40 +8,12 @@ import pytest
 from db.demo.seed import LOS_ANGELES_NUMBER, NEW_YORK_NUMBER, seed_demo
 from db.desk import locations, organizations
 from db.desk.locations import Address
-from db.desk.phone import normalize_phone
+from db.desk.phone import InvalidPhone
 from db.errors import Conflict, InvalidInput
 
 pytestmark = pytest.mark.db
 
 ADDRESS = Address(line1="1 Main Street", city="Springfield", region="NY", postal_code="10001")
-
-
-@pytest.mark.parametrize("raw", [
-    "+1 (555) 010-0100", "555-010-0100", "15550100100", "(555) 010 0100", "555.010.0100",
-    "+15550100100", "tel:+1-555-010-0100", "1 555 010 0100", " 5550100100 ",
-])
-def test_us_numbers_in_any_usual_format_normalise_to_e164(raw):
-    assert normalize_phone(raw) == "+15550100100"
-
-
-@pytest.mark.parametrize("raw, country, expected", [
-    ("020 7946 0958", "GB", "+442079460958"),
-    ("+44 20 7946 0958", "US", "+442079460958"),
-    ("011 44 20 7946 0958", "US", "+442079460958"),
-    ("0044 20 7946 0958", "GB", "+442079460958"),
-    ("06 12 34 56 78", "FR", "+33612345678"),
-])
-def test_international_and_national_numbers_of_other_countries(raw, country, expected):
-    assert normalize_phone(raw, default_country=country) == expected
-
-
-@pytest.mark.parametrize("raw", [
-    "", "   ", "call me maybe", "555-0100", "555-010-0100 x23", "+1 555 010 01000", "+0 555 010 0100",
-    "155501001000", "(055) 010-0100", "++15550100100", "555-O10-0100",
-])
-def test_junk_and_impossible_numbers_are_refused(raw):
-    with pytest.raises(InvalidInput):
-        normalize_phone(raw)
 
 
 async def test_a_dialed_number_in_any_format_finds_its_location(conn):
@@ -54,6 +26,20 @@ async def test_a_dialed_number_in_any_format_finds_its_location(conn):
     assert santa_monica.id == demo.santa_monica_location_id
     assert santa_monica.tz.key == "America/Los_Angeles"
     assert await locations.find_location_by_number(conn, phone_number="+15550109999") is None
+    for not_a_number in ("anonymous", "100", "sip:100@pbx", "9" * 200):
+        assert await locations.find_location_by_number(conn, phone_number=not_a_number) is None
+
+
+async def test_a_location_reads_its_national_number_in_its_own_country(conn):
+    org = await organizations.create_organization(conn, name="Acme", slug="acme")
+    london = await locations.create_location(
+        conn, organization_id=org.id, slug="london", name="London", timezone="Europe/London",
+        phone_number="020 7946 0958 ext. 3",
+        address=Address(line1="1 High St", city="London", postal_code="SW1A 1AA", country="GB"))
+    assert london.phone_number == "+442079460958"
+    with pytest.raises(InvalidPhone):
+        await locations.create_location(conn, organization_id=org.id, slug="x", name="X",
+                                        timezone="America/New_York", address=ADDRESS, phone_number="100")
 
 
 async def test_a_number_belongs_to_one_active_location_and_moves_when_it_closes(conn):

@@ -311,4 +311,7 @@ async def test_a_dialed_number_that_is_no_phone_number_leaves_the_call_unrouted(
                        {**caller.attributes, "sip.trunkPhoneNumber": "sip:reception@example.com"})
     assert await deliver(conn, participant_event("participant_joined", "RM_odd", 1, odd)) == "applied"
     assert await routed(conn, "RM_odd") == (None, None)
-    assert (await calls.get_call(conn, session_id="RM_odd")).dialed_number == "sip:reception@example.com"
+    # Stored as unknown; the participant's attributes keep what the trunk sent.
+    assert (await calls.get_call(conn, session_id="RM_odd")).dialed_number is None
+    [row] = (await call_rows(conn, "RM_odd"))["call_participants"]
+    assert row["attributes"]["sip.trunkPhoneNumber"] == "sip:reception@example.com"

@@ -29,7 +29,6 @@ from db.calls import calls, events, lifecycle, participants, sip, webhook_events
 from db.calls.calls import Call
 from db.calls.events import Event
 from db.desk import locations
-from db.errors import InvalidInput
 from webhooks import fields
 from webhooks.errors import InvalidWebhookEvent
 
@@ -196,12 +195,7 @@ async def _route(conn: asyncpg.Connection, call: Call, dialed_number: str | None
     Done on the SIP participant's join only: one lookup per call, and the same in any order."""
     if not dialed_number:
         return
-    try:
-        location = await locations.find_location_by_number(conn, phone_number=dialed_number)
-    except InvalidInput:
-        log.info("call %s: dialed number %r is not a phone number, not routed",
-                 call.session_id, dialed_number[:40])
-        return
+    location = await locations.find_location_by_number(conn, phone_number=dialed_number)
     if location is None:
         log.info("call %s: no active location has the dialed number %s", call.session_id, dialed_number)
         return

@@ -14,7 +14,7 @@ from livekit.agents import ToolError
 
 from agent.speech import spoken_time
 from db.desk.slots import SlotTaken
-from db.errors import DatabaseError, InvalidInput, NotFound, Unavailable, is_transient
+from db.errors import DatabaseError, DomainError, InvalidInput, NotFound, Unavailable, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def speakable_errors() -> Iterator[None]:
         raise _unavailable(exc) from exc
     except SlotTaken as exc:
         raise ToolError(f"{spoken_time(exc.starts_at, exc.timezone)} is no longer available") from exc
-    except (InvalidInput, NotFound) as exc:
+    except (InvalidInput, NotFound, DomainError) as exc:  # DomainError: a rule refused a value
         raise ToolError(str(exc)) from exc
     except DatabaseError as exc:  # other conflicts and the rest: the message is ours
         raise ToolError(str(exc)) from exc

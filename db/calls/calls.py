@@ -14,11 +14,33 @@ from typing import Any
 
 import asyncpg
 
-from db import ids
-from db.errors import CallNotFound, DuplicateSession, InvalidInput, translated
+from db import errors, ids
+from db.errors import Conflict, InvalidInput, NotFound, repository
 
-CALL_STATUSES = ("pending", "active", "completed", "failed", "abandoned")
 CLOSED_STATUSES = ("completed", "failed", "abandoned")
+
+
+class CallNotFound(NotFound):
+    pass
+
+
+class DuplicateSession(Conflict):
+    pass
+
+
+CALL_NOT_FOUND = (CallNotFound, "no call with this id: create the call first")
+
+CONSTRAINTS = errors.constraints({
+    "voice_calls_session_id_key": (DuplicateSession, "a call with this session id already exists"),
+    "voice_calls_pkey": (DuplicateSession, "a call with this id already exists"),
+    "voice_calls_duration_check": (InvalidInput, "a call's duration cannot be negative"),
+    "voice_calls_tokens_check": (InvalidInput, "token counts cannot be negative"),
+    "voice_calls_closed_by_check": (InvalidInput, "closed_by must be 'agent' or 'webhook'"),
+    "voice_calls_organization_id_fkey": (NotFound, "no organisation with this id"),
+    "voice_calls_location_id_fkey": (NotFound, "no location with this id"),
+    "voice_calls_agent_config_id_fkey": (NotFound, "no agent config with this id"),
+    "call_analyses_call_id_fkey": CALL_NOT_FOUND,
+})
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,7 @@ returning {_COLUMNS}
 """
 
 
+@repository
 async def start_call(
     conn: asyncpg.Connection,
     *,
@@ -111,10 +134,9 @@ async def start_call(
     while True:
         attempts -= 1
         try:
-            with translated():
-                async with conn.transaction():
-                    return Call.from_record(await conn.fetchrow(START_CALL, *args))
-        except DuplicateSession:
+            async with conn.transaction():
+                return Call.from_record(await conn.fetchrow(START_CALL, *args))
+        except asyncpg.UniqueViolationError:
             if not attempts:
                 raise
 
@@ -122,6 +144,7 @@ async def start_call(
 GET_CALL = f"select {_COLUMNS} from voice_calls where session_id = $1"
 
 
+@repository
 async def get_call(conn: asyncpg.Connection, *, session_id: str) -> Call | None:
     record = await conn.fetchrow(GET_CALL, session_id)
     return Call.from_record(record) if record else None
@@ -142,13 +165,13 @@ returning {_COLUMNS}
 """
 
 
+@repository
 async def mark_connected(
     conn: asyncpg.Connection, *, session_id: str, connected_at: datetime, activate: bool = True
 ) -> Call:
     """Record when the caller was connected (the earliest report wins) and, with `activate`,
     move a pending call to active. A closed call keeps its status."""
-    with translated():
-        record = await conn.fetchrow(MARK_CONNECTED, session_id, connected_at, activate)
+    record = await conn.fetchrow(MARK_CONNECTED, session_id, connected_at, activate)
     return await _one(record, session_id)
 
 
@@ -160,6 +183,7 @@ _UPDATABLE = {
 }
 
 
+@repository
 async def update_call(conn: asyncpg.Connection, *, session_id: str, **values: Any) -> Call:
     """Set descriptive columns of a call (models used, recording URL, numbers ...).
 
@@ -176,8 +200,7 @@ async def update_call(conn: asyncpg.Connection, *, session_id: str, **values: An
         f"update voice_calls set {', '.join(assignments)} where session_id = $1 "
         f"returning {_COLUMNS}"
     )
-    with translated():
-        record = await conn.fetchrow(query, session_id, metadata, *(values[n] for n in names))
+    record = await conn.fetchrow(query, session_id, metadata, *(values[n] for n in names))
     return await _one(record, session_id)
 
 
@@ -203,6 +226,7 @@ returning {", ".join("c." + f.name for f in fields(Call))}
 """
 
 
+@repository
 async def finish_call(
     conn: asyncpg.Connection,
     *,
@@ -220,9 +244,8 @@ async def finish_call(
     ended_at wins whoever reports it. The duration follows by trigger."""
     if status not in CLOSED_STATUSES:
         raise InvalidInput(f"a call ends as one of {', '.join(CLOSED_STATUSES)}, not {status!r}")
-    with translated():
-        record = await conn.fetchrow(
-            FINISH_CALL, session_id, ended_at, status, end_reason, outcome, closed_by,
-            transcript, session_report,
-        )
+    record = await conn.fetchrow(
+        FINISH_CALL, session_id, ended_at, status, end_reason, outcome, closed_by,
+        transcript, session_report,
+    )
     return await _one(record, session_id)

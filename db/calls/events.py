@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from db.errors import InvalidInput, translated
+from db import errors
+from db.calls.calls import CALL_NOT_FOUND
+from db.errors import InvalidInput, repository
 
 EVENT_TYPES = frozenset({
     # the agent
@@ -25,6 +27,12 @@ EVENT_TYPES = frozenset({
     "room_started", "room_finished", "egress_ended",
 })
 SEVERITIES = ("debug", "info", "warning", "error", "critical")
+
+CONSTRAINTS = errors.constraints({
+    "call_events_call_id_fkey": CALL_NOT_FOUND,
+    "call_events_severity_check": (
+        InvalidInput, "severity must be one of debug, info, warning, error, critical"),
+})
 
 
 @dataclass(frozen=True)
@@ -56,10 +64,10 @@ on conflict (id) do nothing
 """
 
 
+@repository
 async def append_events(conn: asyncpg.Connection, *, events: Sequence[Event]) -> None:
     """Append events in the given order (their `sequence` follows it); known ids are skipped."""
-    with translated():
-        await conn.executemany(INSERT_EVENT, [astuple(e) for e in events])
+    await conn.executemany(INSERT_EVENT, [astuple(e) for e in events])
 
 
 @dataclass(frozen=True)
@@ -74,5 +82,6 @@ select {", ".join(COLUMNS)}, sequence from call_events
 """
 
 
+@repository
 async def list_events(conn: asyncpg.Connection, *, session_id: str) -> list[StoredEvent]:
     return [StoredEvent(**dict(r)) for r in await conn.fetch(LIST_EVENTS, session_id)]

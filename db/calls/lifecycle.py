@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from db.errors import CallNotFound, translated
+from db.calls.calls import CallNotFound
+from db.errors import repository
 
 AGENT_NEVER_JOINED = "agent never joined"
 AGENT_LEFT_OPEN = "agent disconnected without closing the call"
@@ -48,14 +49,14 @@ select (c.connected_at is not null or a.agent_rows > 0) as agent_present,
 """
 
 
+@repository
 async def unattended_verdict(conn: asyncpg.Connection, *, session_id: str) -> Verdict:
     """How a call ended that the agent did not close, judged from its participants.
 
     No agent ever in the room (and the agent never reported the call connected): failed. A caller
     (a standard or SIP participant) who left no later than the agent's arrival: abandoned.
     Otherwise the agent was there and went away without closing the call: failed."""
-    with translated():
-        facts = await conn.fetchrow(UNATTENDED_FACTS, session_id)
+    facts = await conn.fetchrow(UNATTENDED_FACTS, session_id)
     if facts is None:
         raise CallNotFound(f"no call with session id {session_id!r}")
     if not facts["agent_present"]:
@@ -72,13 +73,13 @@ update voice_calls set status = $2::call_status, end_reason = $3
 """
 
 
+@repository
 async def settle_unattended_call(conn: asyncpg.Connection, *, session_id: str) -> bool:
     """Re-judge a call the webhook service closed, now that more of its events are stored; True
     when the verdict changed. Calls the agent closed are left alone (its verdict wins), and the
     status only moves between closed states: a closed call never reopens."""
     verdict = await unattended_verdict(conn, session_id=session_id)
-    with translated():
-        result = await conn.execute(SETTLE_CALL, session_id, verdict.status, verdict.end_reason)
+    result = await conn.execute(SETTLE_CALL, session_id, verdict.status, verdict.end_reason)
     return result != "UPDATE 0"
 
 
@@ -91,13 +92,13 @@ select (payload ->> 'muted')::boolean from call_events
 """
 
 
+@repository
 async def latest_audio_mute(
     conn: asyncpg.Connection, *, call_id: uuid.UUID, participant_sid: str
 ) -> bool | None:
     """The mute flag of the participant's latest audio track event (None without one). Ties on
     time are broken by event id: arbitrary, but the same in every arrival order."""
-    with translated():
-        return await conn.fetchval(LATEST_AUDIO_MUTE, call_id, participant_sid)
+    return await conn.fetchval(LATEST_AUDIO_MUTE, call_id, participant_sid)
 
 
 LATEST_RECORDING = """
@@ -108,10 +109,10 @@ select payload ->> 'location' from call_events
 """
 
 
+@repository
 async def latest_recording_location(conn: asyncpg.Connection, *, call_id: uuid.UUID) -> str | None:
     """Where the call's latest finished recording was stored (None without one)."""
-    with translated():
-        return await conn.fetchval(LATEST_RECORDING, call_id)
+    return await conn.fetchval(LATEST_RECORDING, call_id)
 
 
 ROUTE_CALL = """
@@ -120,11 +121,11 @@ update voice_calls set location_id = $2, organization_id = coalesce(organization
 """
 
 
+@repository
 async def route_to_location(
     conn: asyncpg.Connection, *, session_id: str, location_id: uuid.UUID, organization_id: uuid.UUID
 ) -> bool:
     """Give a call the location its dialed number belongs to, unless it has one (the agent may
     have routed it first, possibly by other means: its choice stands). True when set here."""
-    with translated():
-        result = await conn.execute(ROUTE_CALL, session_id, location_id, organization_id)
+    result = await conn.execute(ROUTE_CALL, session_id, location_id, organization_id)
     return result != "UPDATE 0"

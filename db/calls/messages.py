@@ -9,10 +9,22 @@ from datetime import datetime
 
 import asyncpg
 
-from db import ids
-from db.errors import InvalidInput, translated
+from db import errors, ids
+from db.calls.calls import CALL_NOT_FOUND
+from db.errors import Conflict, InvalidInput, repository
 
 ROLES = ("user", "assistant", "system")
+
+CONSTRAINTS = errors.constraints({
+    "voice_messages_call_id_fkey": CALL_NOT_FOUND,
+    "voice_messages_call_sequence_key": (
+        Conflict, "another message of this call already has this sequence number"),
+    "voice_messages_sequence_check": (InvalidInput, "sequence numbers start at 0"),
+    "voice_messages_confidence_check": (
+        InvalidInput, "transcript confidence must be between 0 and 1"),
+    "voice_messages_latency_check": (InvalidInput, "latency figures cannot be negative"),
+    "voice_messages_tokens_check": (InvalidInput, "token counts cannot be negative"),
+})
 
 
 @dataclass(frozen=True)
@@ -63,12 +75,12 @@ on conflict (call_id, item_id) do nothing
 """
 
 
+@repository
 async def append_messages(conn: asyncpg.Connection, *, messages: Sequence[Message]) -> None:
     """Insert turns; one already stored (same item of the same call) is skipped. Raises Conflict
     for another item at a sequence number the call already uses and CallNotFound when a message's
     call does not exist; either way nothing of the batch is written (executemany is atomic)."""
-    with translated():
-        await conn.executemany(INSERT_MESSAGE, [astuple(m) for m in messages])
+    await conn.executemany(INSERT_MESSAGE, [astuple(m) for m in messages])
 
 
 LIST_MESSAGES = f"""
@@ -78,5 +90,6 @@ select {", ".join(COLUMNS)} from voice_messages
 """
 
 
+@repository
 async def list_messages(conn: asyncpg.Connection, *, session_id: str) -> list[Message]:
     return [Message.from_record(r) for r in await conn.fetch(LIST_MESSAGES, session_id)]

@@ -8,9 +8,16 @@ from datetime import datetime
 
 import asyncpg
 
-from db.errors import CallNotFound, InvalidInput, translated
+from db import errors
+from db.calls.calls import CALL_NOT_FOUND, CallNotFound
+from db.errors import InvalidInput, repository
 
 PARTICIPANT_TYPES = ("user", "agent", "admin")
+
+CONSTRAINTS = errors.constraints({
+    "call_participants_call_id_fkey": CALL_NOT_FOUND,
+    "call_participants_duration_check": (InvalidInput, "a participant's duration cannot be negative"),
+})
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ returning {_COLUMNS}
 """
 
 
+@repository
 async def upsert_participant(
     conn: asyncpg.Connection,
     *,
@@ -80,11 +88,10 @@ async def upsert_participant(
         raise InvalidInput("a participant needs its SID and identity")
     if participant_type is not None and participant_type not in PARTICIPANT_TYPES:
         raise InvalidInput(f"participant_type must be one of {', '.join(PARTICIPANT_TYPES)}")
-    with translated():
-        record = await conn.fetchrow(
-            UPSERT_PARTICIPANT, session_id, participant_sid, identity, name, participant_type,
-            kind, attributes, joined_at, left_at, is_muted, user_id,
-        )
+    record = await conn.fetchrow(
+        UPSERT_PARTICIPANT, session_id, participant_sid, identity, name, participant_type,
+        kind, attributes, joined_at, left_at, is_muted, user_id,
+    )
     if record is None:
         raise CallNotFound(f"no call with session id {session_id!r}: start the call first")
     return Participant.from_record(record)
@@ -97,5 +104,6 @@ select {_COLUMNS} from call_participants
 """
 
 
+@repository
 async def list_participants(conn: asyncpg.Connection, *, session_id: str) -> list[Participant]:
     return [Participant.from_record(r) for r in await conn.fetch(LIST_PARTICIPANTS, session_id)]

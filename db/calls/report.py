@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from db.calls import calls, events, messages, participants
+from db.errors import repository
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ select a.confirmation_code, a.status::text as status, a.starts_at, a.customer_na
 """
 
 
+@repository
 async def call_report(conn: asyncpg.Connection, *, session_id: str) -> CallReport | None:
     call = await calls.get_call(conn, session_id=session_id)
     if call is None:

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from db.desk.phone import normalize_phone
+
 # The attributes livekit-sip sets on the participant it bridges in.
 CALLER_NUMBER = "sip.phoneNumber"  # who called
 DIALED_NUMBER = "sip.trunkPhoneNumber"  # which of our numbers they dialled
@@ -43,9 +45,11 @@ class SipNumbers:
 
 def sip_numbers(kind: str, attributes: Mapping[str, str]) -> SipNumbers:
     """The numbers of a participant of `kind` (as kind_name names it): only a SIP participant's
-    attributes say who called and which number they dialled."""
+    attributes say who called and which number they dialled. Numbers come back as E.164, or None
+    when the trunk sent something that is not one ('anonymous', a PBX extension); the stored
+    attributes keep what it sent."""
     if kind != SIP:
         return SipNumbers()
-    return SipNumbers(caller_number=attributes.get(CALLER_NUMBER) or None,
-                      dialed_number=attributes.get(DIALED_NUMBER) or None,
+    return SipNumbers(caller_number=normalize_phone(attributes.get(CALLER_NUMBER)),
+                      dialed_number=normalize_phone(attributes.get(DIALED_NUMBER)),
                       sip_call_id=attributes.get(CALL_ID) or None)

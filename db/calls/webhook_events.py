@@ -6,34 +6,14 @@ transaction as the event's effect, and a redelivery finds the id taken and skips
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from db.errors import InvalidInput, translated
+from db.errors import InvalidInput, repository
 
 OUTCOMES = ("applied", "ignored")
-
-
-@dataclass(frozen=True)
-class WebhookEventRow:
-    event_id: str
-    event: str
-    room_sid: str | None
-    room_name: str | None
-    participant_sid: str | None
-    payload: Any
-    created_at: datetime | None
-    received_at: datetime
-    outcome: str
-    error: str | None
-
-    @classmethod
-    def from_record(cls, record: asyncpg.Record) -> WebhookEventRow:
-        return cls(**{f.name: record[f.name] for f in fields(cls)})
-
 
 INSERT_WEBHOOK_EVENT = """
 insert into webhook_events (
@@ -44,6 +24,7 @@ returning event_id
 """
 
 
+@repository
 async def insert_webhook_event(
     conn: asyncpg.Connection,
     *,
@@ -64,19 +45,8 @@ async def insert_webhook_event(
         raise InvalidInput("a webhook event needs its id and its event name")
     if outcome not in OUTCOMES:
         raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}")
-    with translated():
-        stored = await conn.fetchval(
-            INSERT_WEBHOOK_EVENT, event_id, event, room_sid, room_name, participant_sid, payload,
-            created_at, outcome,
-        )
+    stored = await conn.fetchval(
+        INSERT_WEBHOOK_EVENT, event_id, event, room_sid, room_name, participant_sid, payload,
+        created_at, outcome,
+    )
     return stored is not None
-
-
-GET_WEBHOOK_EVENT = f"""
-select {", ".join(f.name for f in fields(WebhookEventRow))} from webhook_events where event_id = $1
-"""
-
-
-async def get_webhook_event(conn: asyncpg.Connection, *, event_id: str) -> WebhookEventRow | None:
-    record = await conn.fetchrow(GET_WEBHOOK_EVENT, event_id)
-    return WebhookEventRow.from_record(record) if record else None

@@ -17,6 +17,7 @@ import asyncpg
 
 from db.demo import data
 from db.demo.data import ESCALATION_NUMBER, LOS_ANGELES_NUMBER, NEW_YORK_NUMBER
+from db.errors import repository
 
 __all__ = ["DemoTenant", "ESCALATION_NUMBER", "LOS_ANGELES_NUMBER", "NEW_YORK_NUMBER", "seed_demo"]
 
@@ -163,6 +164,7 @@ async def _configs(conn: asyncpg.Connection) -> dict[str, int]:
     return {"agent configs": created}
 
 
+@repository
 async def seed_demo(conn: asyncpg.Connection) -> DemoTenant:
     """Create whatever of the demo tenant is missing (in one transaction) and describe it."""
     created: dict[str, int] = {}

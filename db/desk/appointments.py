@@ -8,10 +8,7 @@ appointments_provider_no_overlap is the last word for every writer: its violatio
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import re
-import secrets
 import uuid
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -19,8 +16,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from db import errors
+from db.calls.calls import CALL_NOT_FOUND
+from db.desk.confirmation_codes import UNIQUE_KEY, normalize_code, with_fresh_code
 from db.desk.hours import load_schedule
-from db.desk.phone import normalize_phone
+from db.desk.phone import DEFAULT_REGION, normalize_phone, require_phone
 from db.desk.slots import (
     BookingContext,
     BookingRules,
@@ -30,22 +30,30 @@ from db.desk.slots import (
     check_window,
     load_busy,
 )
-from db.errors import Conflict, InvalidInput, NotFound, translate
+from db.errors import Conflict, InvalidInput, NotFound, repository
 
 log = logging.getLogger(__name__)
-
-# Easy to say and hear on the phone: no 0/O, 1/I/L.
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 6
-_CODE_ATTEMPTS = 5
 
 
 class AppointmentNotFound(NotFound):
     pass
 
 
-class _CodeCollision(Exception):
-    """The drawn confirmation code exists already (1 in ~887 million per appointment)."""
+CONSTRAINTS = errors.constraints({
+    "appointments_organization_id_fkey": (NotFound, "no organisation with this id"),
+    "appointments_location_fkey": (NotFound, "no such location in this organisation"),
+    "appointments_service_fkey": (NotFound, "no such service in this organisation"),
+    "appointments_provider_fkey": (NotFound, "no such provider at this location"),
+    "appointments_call_id_fkey": CALL_NOT_FOUND,
+    "appointments_last_call_id_fkey": CALL_NOT_FOUND,
+    UNIQUE_KEY: (Conflict, "this confirmation code is already in use"),
+    "appointments_confirmation_code_check": (
+        InvalidInput, "a confirmation code is 6 letters and digits, without 0, O, 1, I or L"),
+    "appointments_customer_name_check": (InvalidInput, "the customer's name is required"),
+    "appointments_customer_phone_check": (InvalidInput, "the customer's phone number must be E.164"),
+    "appointments_time_check": (InvalidInput, "an appointment must end after it starts"),
+    "appointments_provider_no_overlap": (Conflict, "the provider already has an appointment then"),
+})
 
 
 @dataclass(frozen=True)
@@ -105,18 +113,6 @@ LOCK_LOCATION = "select id from locations where id = $1 for no key update"
 GET_FOR_UPDATE = _SELECT.format(source="appointments") + " where a.id = $1 for update of a"
 
 
-def new_confirmation_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-
-
-def normalize_code(code: str) -> str:
-    """'abc-23k' or 'A B C 2 3 K' as read back by a caller -> 'ABC23K'."""
-    cleaned = re.sub(r"[\s\-.]", "", code or "").upper()
-    if not re.fullmatch(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}", cleaned):
-        raise InvalidInput(f"a confirmation code is {CODE_LENGTH} letters and digits, like K7M2XP")
-    return cleaned
-
-
 async def _prepare(conn, *, location_id, service_id, provider_id, starts_at, rules, now) -> BookingContext:
     """Everything that can be refused before taking locks: time window, service, provider, hours."""
     check_window(starts_at, rules=rules, now=now)
@@ -144,6 +140,7 @@ async def _claim(conn, ctx: BookingContext, starts_at: datetime, rules: BookingR
     return taker[0]
 
 
+@repository
 async def book(
     conn: asyncpg.Connection,
     *,
@@ -157,32 +154,24 @@ async def book(
     call_id: uuid.UUID | None = None,
     rules: BookingRules | None = None,
     now: datetime | None = None,
-    default_country: str = "US",
 ) -> Appointment:
     """Book a confirmed appointment, with `provider_id` or the first qualified provider free then.
-    Raises SlotTaken, TooSoon, TooFarAhead, OutsideHours, UnknownService, UnknownProvider."""
+    A national phone number is read in the location's country. Raises SlotTaken, TooSoon,
+    TooFarAhead, OutsideHours, UnknownService, UnknownProvider, InvalidPhone."""
     rules, now = rules or BookingRules(), now or datetime.now(UTC)
-    phone = normalize_phone(customer_phone, default_country=default_country)
     if not (customer_name or "").strip():
         raise InvalidInput("the customer's name is required")
     ctx = await _prepare(conn, location_id=location_id, service_id=service_id, provider_id=provider_id,
                          starts_at=starts_at, rules=rules, now=now)
+    phone = require_phone(customer_phone, region=ctx.country)
     async with conn.transaction():
         chosen = await _claim(conn, ctx, starts_at, rules)
         values = (ctx.organization_id, location_id, service_id, chosen, customer_name.strip(), phone,
                   starts_at, starts_at + ctx.duration)
-        record = await _insert_with_code(conn, values, notes, call_id, ctx.timezone)
-    log.info("booked %s at %s (%s)", record["confirmation_code"], starts_at.isoformat(), ctx.service_name)
+        record = await with_fresh_code(lambda code: _write(
+            conn, INSERT, *values, code, notes, call_id, starts_at=starts_at, timezone=ctx.timezone))
+    log.info("booked %s at %s (%s)", record["id"], starts_at.isoformat(), ctx.service_name)
     return Appointment.from_record(record)
-
-
-async def _insert_with_code(conn, values: tuple, notes, call_id, timezone: str) -> asyncpg.Record:
-    """Insert with a fresh confirmation code, drawing again on the (rare) collision."""
-    for _ in range(_CODE_ATTEMPTS):
-        with contextlib.suppress(_CodeCollision):
-            return await _write(conn, INSERT, *values, new_confirmation_code(), notes, call_id,
-                                starts_at=values[6], timezone=timezone)
-    raise Conflict("could not draw a free confirmation code; try again")
 
 
 async def _write(conn, query: str, *args, starts_at: datetime, timezone: str) -> asyncpg.Record:
@@ -192,14 +181,9 @@ async def _write(conn, query: str, *args, starts_at: datetime, timezone: str) ->
             return await conn.fetchrow(query, *args)
     except asyncpg.ExclusionViolationError as exc:
         raise SlotTaken(starts_at=starts_at, timezone=timezone) from exc
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "appointments_confirmation_code_key":
-            raise _CodeCollision from exc
-        raise translate(exc) from exc
-    except asyncpg.PostgresError as exc:
-        raise translate(exc) from exc
 
 
+@repository
 async def reschedule(
     conn: asyncpg.Connection,
     *,
@@ -240,6 +224,7 @@ CANCEL = """with a as (update appointments set status = 'cancelled', cancelled_a
 GET = _SELECT.format(source="appointments") + " where a.id = $1"
 
 
+@repository
 async def cancel(
     conn: asyncpg.Connection,
     *,
@@ -259,6 +244,7 @@ async def cancel(
     return Appointment.from_record(record)
 
 
+@repository
 async def get_appointment(conn: asyncpg.Connection, *, appointment_id: uuid.UUID) -> Appointment:
     record = await conn.fetchrow(GET, appointment_id)
     if record is None:
@@ -270,6 +256,7 @@ BY_CODE = _SELECT.format(source="appointments") + """
  where a.confirmation_code = $1 and ($2::uuid is null or a.organization_id = $2)"""
 
 
+@repository
 async def find_by_code(
     conn: asyncpg.Connection, *, code: str, organization_id: uuid.UUID | None = None
 ) -> Appointment:
@@ -287,6 +274,7 @@ BY_PHONE = _SELECT.format(source="appointments") + """
  limit 20"""
 
 
+@repository
 async def find_by_phone(
     conn: asyncpg.Connection,
     *,
@@ -294,10 +282,12 @@ async def find_by_phone(
     phone: str,
     include_past: bool = False,
     now: datetime | None = None,
-    default_country: str = "US",
+    region: str = DEFAULT_REGION,
 ) -> list[Appointment]:
     """A caller's upcoming confirmed appointments with this organisation (all of them, cancelled
-    and past included, with `include_past`), earliest first."""
-    number = normalize_phone(phone, default_country=default_country)
+    and past included, with `include_past`), earliest first; none for what is not a phone number."""
+    number = normalize_phone(phone, region=region)
+    if number is None:
+        return []
     records = await conn.fetch(BY_PHONE, organization_id, number, include_past, now or datetime.now(UTC))
     return [Appointment.from_record(r) for r in records]

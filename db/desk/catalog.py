@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from db.errors import NotFound, translated
+from db import errors
+from db.errors import Conflict, InvalidInput, NotFound, repository
 
 
 class UnknownService(NotFound):
@@ -18,6 +19,20 @@ class UnknownService(NotFound):
 
 class UnknownProvider(NotFound):
     pass
+
+
+CONSTRAINTS = errors.constraints({
+    "services_organization_id_fkey": (NotFound, "no organisation with this id"),
+    "services_org_name_key": (Conflict, "this organisation already has a service with this name"),
+    "services_name_check": (InvalidInput, "a service needs a name"),
+    "services_duration_check": (InvalidInput, "a service lasts between 5 minutes and 12 hours"),
+    "services_price_check": (InvalidInput, "a price cannot be negative"),
+    "services_currency_check": (InvalidInput, "the currency is a three-letter ISO code such as USD"),
+    "providers_location_fkey": (NotFound, "no such location in this organisation"),
+    "providers_name_check": (InvalidInput, "a provider needs a name"),
+    "provider_services_provider_fkey": (NotFound, "no such provider in this organisation"),
+    "provider_services_service_fkey": (NotFound, "no such service in this organisation"),
+})
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,7 @@ returning {_SERVICE_COLUMNS}
 """
 
 
+@repository
 async def create_service(
     conn: asyncpg.Connection,
     *,
@@ -72,19 +88,8 @@ async def create_service(
     description: str | None = None,
     id: uuid.UUID | None = None,
 ) -> Service:
-    with translated():
-        record = await conn.fetchrow(INSERT_SERVICE, id, organization_id, name, description,
-                                     duration_minutes, price, currency)
-    return Service.from_record(record)
-
-
-GET_SERVICE = f"select {_SERVICE_COLUMNS} from services where id = $1"
-
-
-async def get_service(conn: asyncpg.Connection, *, service_id: uuid.UUID) -> Service:
-    record = await conn.fetchrow(GET_SERVICE, service_id)
-    if record is None:
-        raise UnknownService(f"no service with id {service_id}")
+    record = await conn.fetchrow(INSERT_SERVICE, id, organization_id, name, description,
+                                 duration_minutes, price, currency)
     return Service.from_record(record)
 
 
@@ -98,6 +103,7 @@ select {_SERVICE_COLUMNS} from services
 """
 
 
+@repository
 async def find_service(conn: asyncpg.Connection, *, organization_id: uuid.UUID, name: str) -> Service:
     """The active service a caller means by `name`; UnknownService when none is close."""
     record = await conn.fetchrow(FIND_SERVICE, organization_id, name.strip())
@@ -112,6 +118,7 @@ select {_SERVICE_COLUMNS} from services where organization_id = $1 and (is_activ
 """
 
 
+@repository
 async def list_services(
     conn: asyncpg.Connection, *, organization_id: uuid.UUID, active_only: bool = True
 ) -> list[Service]:
@@ -131,6 +138,7 @@ on conflict do nothing
 """
 
 
+@repository
 async def create_provider(
     conn: asyncpg.Connection,
     *,
@@ -142,10 +150,9 @@ async def create_provider(
     id: uuid.UUID | None = None,
 ) -> Provider:
     """A provider at a location and the services they perform (one savepoint: all or nothing)."""
-    with translated():
-        async with conn.transaction():
-            provider_id = await conn.fetchval(INSERT_PROVIDER, id, organization_id, location_id, name, title)
-            await conn.execute(INSERT_PROVIDER_SERVICES, organization_id, provider_id, list(service_ids))
+    async with conn.transaction():
+        provider_id = await conn.fetchval(INSERT_PROVIDER, id, organization_id, location_id, name, title)
+        await conn.execute(INSERT_PROVIDER_SERVICES, organization_id, provider_id, list(service_ids))
     return await get_provider(conn, provider_id=provider_id)
 
 
@@ -159,6 +166,7 @@ select p.id, p.organization_id, p.location_id, p.name, p.title, p.is_active,
 GET_PROVIDER = _PROVIDER_SELECT + " where p.id = $1"
 
 
+@repository
 async def get_provider(conn: asyncpg.Connection, *, provider_id: uuid.UUID) -> Provider:
     record = await conn.fetchrow(GET_PROVIDER, provider_id)
     if record is None:
@@ -174,6 +182,7 @@ LIST_PROVIDERS = _PROVIDER_SELECT + """
 """
 
 
+@repository
 async def list_providers(
     conn: asyncpg.Connection,
     *,

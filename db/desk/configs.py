@@ -17,9 +17,10 @@ from typing import Any
 
 import asyncpg
 
+from db import errors
 from db.desk.phone import normalize_phone
 from db.desk.slots import BookingRules
-from db.errors import InvalidInput, NotFound, translated
+from db.errors import Conflict, DomainError, InvalidInput, NotFound, repository
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,25 @@ DEFAULT_POLICIES = {"max_call_minutes": 15, "silence_timeout_seconds": 20}
 
 class ConfigNotFound(NotFound):
     pass
+
+
+class InvalidPolicy(DomainError):
+    pass
+
+
+CONSTRAINTS = errors.constraints({
+    "agent_configs_organization_id_fkey": (NotFound, "no organisation with this id"),
+    "agent_configs_location_fkey": (NotFound, "no such location in this organisation"),
+    "agent_configs_created_by_fkey": (NotFound, "no user with this id"),
+    "agent_configs_version_check": (InvalidInput, "versions start at 1"),
+    "agent_configs_instructions_check": (InvalidInput, "an agent config needs instructions"),
+    "agent_configs_greeting_check": (InvalidInput, "an agent config needs a greeting"),
+    "agent_configs_script_overrides_check": (InvalidInput, "script overrides must be a JSON object"),
+    "agent_configs_policies_check": (
+        InvalidInput, "policies must be an object of non-negative numbers and an E.164 escalation_phone"),
+    "agent_configs_scope_version_key": (Conflict, "this version already exists in this scope"),
+    "agent_configs_one_active_key": (Conflict, "another version of this scope is active"),
+})
 
 
 @dataclass(frozen=True)
@@ -73,9 +93,12 @@ def validate_policies(policies: Mapping[str, Any] | None) -> dict[str, Any]:
     for key in INTEGER_POLICIES:
         value = result.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise InvalidInput(f"policy {key} must be a whole number of 0 or more, not {value!r}")
+            raise InvalidPolicy(f"policy {key} must be a whole number of 0 or more, not {value!r}")
     if result.get("escalation_phone"):
-        result["escalation_phone"] = normalize_phone(str(result["escalation_phone"]))
+        number = normalize_phone(str(result["escalation_phone"]))
+        if number is None:
+            raise InvalidPolicy("policy escalation_phone must be a phone number with its area code")
+        result["escalation_phone"] = number
     return result
 
 
@@ -92,6 +115,7 @@ returning {_COLUMNS}
 """
 
 
+@repository
 async def create_config(
     conn: asyncpg.Connection,
     *,
@@ -113,10 +137,9 @@ async def create_config(
     """The next version of a scope's configuration (inactive unless `activate`)."""
     values = (label, instructions, greeting, dict(script_overrides or {}), validate_policies(policies),
               language, stt_model, llm_model, tts_model, tts_voice, created_by)
-    with translated():
-        async with conn.transaction():
-            await _lock(conn, organization_id)
-            record = await conn.fetchrow(INSERT_CONFIG, organization_id, location_id, *values)
+    async with conn.transaction():
+        await _lock(conn, organization_id)
+        record = await conn.fetchrow(INSERT_CONFIG, organization_id, location_id, *values)
     config = AgentConfig.from_record(record)
     return await activate_config(conn, config_id=config.id) if activate else config
 
@@ -131,15 +154,15 @@ update agent_configs set is_active = true, activated_at = now() where id = $1 re
 """
 
 
+@repository
 async def activate_config(conn: asyncpg.Connection, *, config_id: uuid.UUID) -> AgentConfig:
     """Make this version the active one of its scope, atomically (also how a rollback happens)."""
-    with translated():
-        async with conn.transaction():
-            target = await _get(conn, config_id)
-            await _lock(conn, target.organization_id)
-            # Two statements, in this order: the partial unique index is checked row by row.
-            await conn.execute(DEACTIVATE_SCOPE, target.organization_id, target.location_id, config_id)
-            record = await conn.fetchrow(ACTIVATE, config_id)
+    async with conn.transaction():
+        target = await _get(conn, config_id)
+        await _lock(conn, target.organization_id)
+        # Two statements, in this order: the partial unique index is checked row by row.
+        await conn.execute(DEACTIVATE_SCOPE, target.organization_id, target.location_id, config_id)
+        record = await conn.fetchrow(ACTIVATE, config_id)
     log.info("activated agent config v%s of %s", target.version, target.organization_id)
     return AgentConfig.from_record(record)
 
@@ -151,6 +174,7 @@ select {_COLUMNS} from agent_configs
 """
 
 
+@repository
 async def list_configs(
     conn: asyncpg.Connection, *, organization_id: uuid.UUID, location_id: uuid.UUID | None = None
 ) -> list[AgentConfig]:
@@ -159,6 +183,7 @@ async def list_configs(
     return [AgentConfig.from_record(r) for r in records]
 
 
+@repository
 async def rollback_config(
     conn: asyncpg.Connection,
     *,
@@ -198,6 +223,7 @@ select {_COLUMNS} from agent_configs where organization_id = $1 and location_id 
 """
 
 
+@repository
 async def active_config(
     conn: asyncpg.Connection, *, location_id: uuid.UUID | None = None,
     organization_id: uuid.UUID | None = None,

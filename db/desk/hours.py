@@ -15,10 +15,24 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from db import errors
 from db.desk.locations import LocationNotFound
-from db.errors import InvalidInput, translated
+from db.errors import Conflict, InvalidInput, NotFound, repository
 
 Interval = tuple[datetime, datetime]
+
+CONSTRAINTS = errors.constraints({
+    "business_hours_location_id_fkey": (NotFound, "no location with this id"),
+    "business_hours_day_of_week_check": (InvalidInput, "day of week is 1 (Monday) to 7 (Sunday)"),
+    "business_hours_interval_check": (
+        InvalidInput, "opening hours must close after they open, on the same day"),
+    "business_hours_no_overlap": (Conflict, "opening intervals of one day may not overlap"),
+    "business_hour_exceptions_location_id_fkey": (NotFound, "no location with this id"),
+    "business_hour_exceptions_interval_check": (
+        InvalidInput, "special hours must close after they open, on the same day"),
+    "business_hour_exceptions_no_overlap": (
+        Conflict, "this date already has an exception that overlaps (or a closed-day entry)"),
+})
 
 
 @dataclass(frozen=True)
@@ -87,15 +101,15 @@ select $1, d, o, c from unnest($2::smallint[], $3::time[], $4::time[]) as h(d, o
 """
 
 
+@repository
 async def set_weekly_hours(
     conn: asyncpg.Connection, *, location_id: uuid.UUID, hours: Sequence[tuple[int, time, time]]
 ) -> None:
     """Replace a location's weekly hours with (ISO weekday, opens, closes) intervals."""
     days, opens, closes = (list(column) for column in zip(*hours, strict=True)) if hours else ([], [], [])
-    with translated():
-        async with conn.transaction():
-            await conn.execute(REPLACE_WEEKLY_DELETE, location_id)
-            await conn.execute(REPLACE_WEEKLY_INSERT, location_id, days, opens, closes)
+    async with conn.transaction():
+        await conn.execute(REPLACE_WEEKLY_DELETE, location_id)
+        await conn.execute(REPLACE_WEEKLY_INSERT, location_id, days, opens, closes)
 
 
 INSERT_EXCEPTION = """
@@ -104,6 +118,7 @@ values ($1, $2, $3, $4, $5)
 """
 
 
+@repository
 async def add_exception(
     conn: asyncpg.Connection,
     *,
@@ -116,8 +131,7 @@ async def add_exception(
     """A dated exception: closed all day (no times) or special hours that replace the weekly ones."""
     if (opens_at is None) != (closes_at is None):
         raise InvalidInput("give both opening and closing times, or neither for a closed day")
-    with translated():
-        await conn.execute(INSERT_EXCEPTION, location_id, on_date, opens_at, closes_at, reason)
+    await conn.execute(INSERT_EXCEPTION, location_id, on_date, opens_at, closes_at, reason)
 
 
 LOAD_SCHEDULE = """
@@ -132,6 +146,7 @@ select l.timezone,
 """
 
 
+@repository
 async def load_schedule(
     conn: asyncpg.Connection, *, location_id: uuid.UUID, start: date, end: date
 ) -> Schedule:
@@ -154,6 +169,7 @@ async def load_schedule(
     )
 
 
+@repository
 async def opening_status(
     conn: asyncpg.Connection, *, location_id: uuid.UUID, now: datetime | None = None,
     horizon_days: int = 14,

@@ -16,10 +16,23 @@ from dataclasses import dataclass, fields
 
 import asyncpg
 
-from db.errors import InvalidInput, NotFound, translated
+from db import errors
+from db.errors import Conflict, InvalidInput, NotFound, repository
 
 CATEGORIES = ("business_info", "hours", "policies", "services", "faq")
 TRIGRAM_THRESHOLD = 0.6
+
+CONSTRAINTS = errors.constraints({
+    "knowledge_base_organization_id_fkey": (NotFound, "no organisation with this id"),
+    "knowledge_base_location_fkey": (NotFound, "no such location in this organisation"),
+    "knowledge_base_title_check": (InvalidInput, "a fact needs a title"),
+    "knowledge_base_content_check": (InvalidInput, "a fact needs content"),
+    "knowledge_base_topic_check": (InvalidInput, "a topic is lowercase letters and digits joined by - or _"),
+    "knowledge_base_tags_check": (InvalidInput, "tags cannot be empty strings"),
+    "knowledge_base_priority_check": (InvalidInput, "priority is between 0 and 100"),
+    "knowledge_base_active_topic_key": (
+        Conflict, "this scope already has an active fact on this topic: deactivate it first"),
+})
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,7 @@ returning {_COLUMNS}
 """
 
 
+@repository
 async def add_fact(
     conn: asyncpg.Connection,
     *,
@@ -69,18 +83,17 @@ async def add_fact(
     """A fact for the organisation, or for one location (which then wins on its topic)."""
     _check_category(category)
     clean_tags = sorted({t.strip().lower() for t in tags if t.strip()})
-    with translated():
-        record = await conn.fetchrow(INSERT_FACT, id, organization_id, location_id, category, topic,
-                                     title.strip(), content.strip(), clean_tags, priority)
+    record = await conn.fetchrow(INSERT_FACT, id, organization_id, location_id, category, topic,
+                                 title.strip(), content.strip(), clean_tags, priority)
     return Fact.from_record(record)
 
 
 SET_ACTIVE = f"update knowledge_base set is_active = $2 where id = $1 returning {_COLUMNS}"
 
 
+@repository
 async def set_fact_active(conn: asyncpg.Connection, *, fact_id: uuid.UUID, is_active: bool) -> Fact:
-    with translated():
-        record = await conn.fetchrow(SET_ACTIVE, fact_id, is_active)
+    record = await conn.fetchrow(SET_ACTIVE, fact_id, is_active)
     if record is None:
         raise NotFound(f"no fact with id {fact_id}")
     return Fact.from_record(record)
@@ -154,6 +167,7 @@ relevance as materialized (
 )""" + _RANKED
 
 
+@repository
 async def search(
     conn: asyncpg.Connection,
     *,
@@ -190,6 +204,7 @@ limit $4
 """
 
 
+@repository
 async def list_facts(
     conn: asyncpg.Connection,
     *,

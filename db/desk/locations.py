@@ -10,12 +10,32 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from db.desk.phone import COUNTRIES, normalize_phone
-from db.errors import NotFound, translated
+from db import errors
+from db.desk.organizations import SLUG_MESSAGE
+from db.desk.phone import DEFAULT_REGION, normalize_phone, require_phone
+from db.errors import Conflict, InvalidInput, NotFound, repository
 
 
 class LocationNotFound(NotFound):
     pass
+
+
+CONSTRAINTS = errors.constraints({
+    "locations_organization_id_fkey": (NotFound, "no organisation with this id"),
+    "locations_org_slug_key": (Conflict, "this organisation already has a location with this slug"),
+    "locations_slug_check": (InvalidInput, SLUG_MESSAGE),
+    "locations_name_check": (InvalidInput, "a location needs a name"),
+    "locations_timezone_check": (InvalidInput, "unknown time zone: use an IANA name (America/New_York)"),
+    "locations_phone_number_check": (InvalidInput, "a location's phone number must be E.164 (+15550100100)"),
+    "locations_phone_number_active_key": (
+        Conflict, "another active location already answers this phone number"),
+    "locations_address_line1_check": (InvalidInput, "an address needs a first line"),
+    "locations_city_check": (InvalidInput, "an address needs a city"),
+    "locations_country_check": (InvalidInput, "the country is a two-letter ISO code such as US"),
+    "locations_region_check": (InvalidInput, "US and Canadian addresses need a two-letter state/province"),
+    "locations_postal_code_check": (InvalidInput, "the postal code does not fit the country"),
+    "locations_booking_capacity_check": (InvalidInput, "booking capacity cannot be negative"),
+})
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,7 @@ returning {_COLUMNS}
 """
 
 
+@repository
 async def create_location(
     conn: asyncpg.Connection,
     *,
@@ -94,22 +115,22 @@ async def create_location(
     booking_capacity: int = 1,
     id: uuid.UUID | None = None,
 ) -> Location:
-    """Create a branch. The phone number may be in any usual format; it is stored as E.164."""
+    """Create a branch. The phone number may be in any usual format (a national one is read in the
+    address's country); it is stored as E.164."""
     address = address.normalized()
-    country = address.country if address.country in COUNTRIES else "US"
-    phone = normalize_phone(phone_number, default_country=country) if phone_number else None
-    with translated():
-        record = await conn.fetchrow(
-            INSERT_LOCATION, id, organization_id, slug, name, timezone, phone, address.line1,
-            address.line2, address.city, address.region, address.postal_code, address.country,
-            booking_capacity,
-        )
+    phone = require_phone(phone_number, region=address.country) if phone_number else None
+    record = await conn.fetchrow(
+        INSERT_LOCATION, id, organization_id, slug, name, timezone, phone, address.line1,
+        address.line2, address.city, address.region, address.postal_code, address.country,
+        booking_capacity,
+    )
     return Location.from_record(record)
 
 
 GET_LOCATION = f"select {_COLUMNS} from locations where id = $1"
 
 
+@repository
 async def get_location(conn: asyncpg.Connection, *, location_id: uuid.UUID) -> Location:
     record = await conn.fetchrow(GET_LOCATION, location_id)
     if record is None:
@@ -124,11 +145,15 @@ select {_COLUMNS} from locations
 """
 
 
+@repository
 async def find_location_by_number(
-    conn: asyncpg.Connection, *, phone_number: str, default_country: str = "US"
+    conn: asyncpg.Connection, *, phone_number: str, region: str = DEFAULT_REGION
 ) -> Location | None:
-    """The active location callers reach on `phone_number` (the dialed number of a SIP call)."""
-    number = normalize_phone(phone_number, default_country=default_country)
+    """The active location callers reach on `phone_number` (the dialed number of a SIP call); None
+    when none does, or when it is not a phone number (a PBX extension, 'anonymous')."""
+    number = normalize_phone(phone_number, region=region)
+    if number is None:
+        return None
     record = await conn.fetchrow(FIND_BY_NUMBER, number)
     return Location.from_record(record) if record else None
 
@@ -138,6 +163,7 @@ select {_COLUMNS} from locations where organization_id = $1 and (is_active or no
 """
 
 
+@repository
 async def list_locations(
     conn: asyncpg.Connection, *, organization_id: uuid.UUID, active_only: bool = True
 ) -> list[Location]:

@@ -8,7 +8,20 @@ from datetime import datetime
 
 import asyncpg
 
-from db.errors import InvalidInput, translated
+from db import errors
+from db.errors import Conflict, InvalidInput, NotFound, repository
+
+SLUG_MESSAGE = "a slug is lowercase letters and digits joined by '-'"
+
+CONSTRAINTS = errors.constraints({
+    "organizations_slug_key": (Conflict, "an organisation with this slug already exists"),
+    "organizations_slug_check": (InvalidInput, SLUG_MESSAGE),
+    "organizations_name_check": (InvalidInput, "an organisation needs a name"),
+    "organizations_timezone_check": (InvalidInput, "unknown time zone: use an IANA name"),
+    "organization_members_role_check": (InvalidInput, "a member's role is owner, manager or staff"),
+    "organization_members_user_id_fkey": (NotFound, "no user with this id"),
+    "organization_members_organization_id_fkey": (NotFound, "no organisation with this id"),
+})
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,7 @@ returning {_COLUMNS}
 """
 
 
+@repository
 async def create_organization(
     conn: asyncpg.Connection,
     *,
@@ -42,8 +56,7 @@ async def create_organization(
     default_timezone: str = "UTC",
     id: uuid.UUID | None = None,
 ) -> Organization:
-    with translated():
-        record = await conn.fetchrow(INSERT_ORGANIZATION, id, name, slug, default_timezone)
+    record = await conn.fetchrow(INSERT_ORGANIZATION, id, name, slug, default_timezone)
     return Organization.from_record(record)
 
 
@@ -51,6 +64,7 @@ GET_BY_SLUG = f"select {_COLUMNS} from organizations where slug = $1"
 GET_BY_ID = f"select {_COLUMNS} from organizations where id = $1"
 
 
+@repository
 async def get_organization(
     conn: asyncpg.Connection, *, id: uuid.UUID | None = None, slug: str | None = None
 ) -> Organization | None:
@@ -66,9 +80,9 @@ on conflict (organization_id, user_id) do update set role = excluded.role
 """
 
 
+@repository
 async def add_member(
     conn: asyncpg.Connection, *, organization_id: uuid.UUID, user_id: uuid.UUID, role: str = "staff"
 ) -> None:
     """Make a user a member of an organisation (or change their role)."""
-    with translated():
-        await conn.execute(UPSERT_MEMBER, organization_id, user_id, role)
+    await conn.execute(UPSERT_MEMBER, organization_id, user_id, role)

@@ -20,7 +20,7 @@ import asyncpg
 from db.desk.catalog import UnknownProvider, UnknownService
 from db.desk.hours import Schedule, load_schedule
 from db.desk.locations import LocationNotFound
-from db.errors import Conflict, InvalidInput
+from db.errors import Conflict, DomainError, repository
 
 
 class SlotTaken(Conflict):
@@ -34,15 +34,19 @@ class SlotTaken(Conflict):
         self.timezone = timezone
 
 
-class OutsideHours(InvalidInput):
+class BookingRefused(DomainError):
+    """A booking rule refused the time, before any database was asked."""
+
+
+class OutsideHours(BookingRefused):
     pass
 
 
-class TooSoon(InvalidInput):
+class TooSoon(BookingRefused):
     """In the past, or within the lead time."""
 
 
-class TooFarAhead(InvalidInput):
+class TooFarAhead(BookingRefused):
     pass
 
 
@@ -76,6 +80,7 @@ class BookingContext:
     organization_id: uuid.UUID
     location_id: uuid.UUID
     timezone: str
+    country: str
     capacity: int
     service_id: uuid.UUID
     service_name: str
@@ -84,7 +89,7 @@ class BookingContext:
 
 
 CONTEXT = """
-select l.organization_id, l.timezone, l.booking_capacity, l.is_active as location_active,
+select l.organization_id, l.timezone, l.country, l.booking_capacity, l.is_active as location_active,
        s.id as service_id, s.name as service_name, s.duration_minutes, s.is_active as service_active,
        s.organization_id = l.organization_id as same_organization,
        array(select array[p.id::text, p.name] from providers p
@@ -96,6 +101,7 @@ select l.organization_id, l.timezone, l.booking_capacity, l.is_active as locatio
 """
 
 
+@repository
 async def booking_context(
     conn: asyncpg.Connection, *, location_id: uuid.UUID, service_id: uuid.UUID,
     provider_id: uuid.UUID | None = None,
@@ -114,7 +120,7 @@ async def booking_context(
         raise UnknownService(f"nobody at this location performs {record['service_name']}")
     return BookingContext(
         organization_id=record["organization_id"], location_id=location_id,
-        timezone=record["timezone"], capacity=record["booking_capacity"],
+        timezone=record["timezone"], country=record["country"], capacity=record["booking_capacity"],
         service_id=record["service_id"], service_name=record["service_name"],
         duration=timedelta(minutes=record["duration_minutes"]), candidates=candidates,
     )
@@ -129,7 +135,7 @@ async def _raise_missing(conn: asyncpg.Connection, location_id: uuid.UUID) -> No
 def check_window(starts_at: datetime, *, rules: BookingRules, now: datetime) -> None:
     """Refuse a start in the past, inside the lead time, or beyond max_days_ahead."""
     if starts_at.tzinfo is None:
-        raise InvalidInput("appointment times must be timezone-aware")
+        raise BookingRefused("appointment times must be timezone-aware")
     if starts_at <= now:
         raise TooSoon("that time is in the past")
     if starts_at < now + timedelta(minutes=rules.lead_time_minutes):
@@ -172,6 +178,7 @@ select provider_id, starts_at, ends_at from appointments
 """
 
 
+@repository
 async def load_busy(
     conn: asyncpg.Connection, ctx: BookingContext, start: datetime, end: datetime, *,
     buffer: timedelta, exclude_id: uuid.UUID | None = None,
@@ -182,6 +189,7 @@ async def load_busy(
     return Busy([(r["provider_id"], r["starts_at"], r["ends_at"]) for r in rows], buffer)
 
 
+@repository
 async def available_slots(
     conn: asyncpg.Connection,
     *,
