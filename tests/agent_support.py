@@ -6,9 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from livekit.agents import AgentSession, llm
@@ -89,19 +87,6 @@ async def stored(pool: asyncpg.Pool, session_id: str) -> CallReport:
         report = await call_report(conn, session_id=session_id)
     assert report is not None, f"call {session_id} was not stored"
     return report
-
-
-def next_open_weekday(after: date | None = None) -> date:
-    """A Monday-Thursday at least two days ahead with no demo holiday: Midtown is open 9-12:30
-    and 13:30-17:30 then."""
-    day = (after or datetime.now(ZoneInfo("America/New_York")).date()) + timedelta(days=2)
-    while day.isoweekday() > 4 or day in (date(2026, 11, 26), date(2026, 12, 24), date(2026, 12, 25)):
-        day += timedelta(days=1)
-    return day
-
-
-def local(day: date, hhmm: str) -> str:
-    return f"{day.isoformat()}T{hhmm}"
 
 
 def spool_dir(tmp_path: Path) -> Path:

@@ -38,19 +38,20 @@ async def opening_hours(context: RunContext[FrontDesk]) -> str:
     desk = context.userdata
     tz = desk.location.timezone
     now = datetime.now(UTC)
+    today = now.astimezone(desk.location.tz).date()
     with speakable_errors():
         async with desk.pool.acquire() as conn:
             status = await hours.opening_status(conn, location_id=desk.location.id, now=now)
             week = await hours.load_schedule(conn, location_id=desk.location.id,
-                                             start=now.date(), end=now.date() + timedelta(days=7))
+                                             start=today, end=today + timedelta(days=6))
     lines = [f"Open now until {spoken_time(status.open_until, tz)}." if status.is_open
-             else "Closed right now."]
+             else f"Closed today for {status.holiday}." if status.holiday else "Closed right now."]
     if status.next_opening:
         lines.append(f"Next opening: {spoken_time(status.next_opening, tz)}.")
-    for offset in range(7):
-        day = now.astimezone(week.tz).date() + timedelta(days=offset)
+    for day in (today + timedelta(days=offset) for offset in range(7)):
         spans = [f"{o.strftime('%-I:%M %p')} to {c.strftime('%-I:%M %p')}"
                  for o, c in week.local_hours(day)]
-        lines.append(f"{day.strftime('%A %B %-d')}: {', '.join(spans) if spans else 'closed'}")
+        closed = f"closed: {week.holiday(day)}" if week.holiday(day) else "closed"
+        lines.append(f"{day.strftime('%A %B %-d')}: {', '.join(spans) if spans else closed}")
     desk.achieved("information_provided")
     return "\n".join(lines)
