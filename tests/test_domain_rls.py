@@ -38,7 +38,8 @@ async def tenants(conn):
     for org, user, role in ((demo.organization_id, ANN, "staff"), (demo.organization_id, MIA, "manager"),
                             (other.organization_id, BEN, "owner")):
         await organizations.add_member(conn, organization_id=org, user_id=user, role=role)
-    await hours.add_exception(conn, location_id=other.location_id, on_date=monday(9, days=4).date())
+    for location_id in (demo.midtown_location_id, other.location_id):
+        await hours.add_exception(conn, location_id=location_id, on_date=monday(9, days=4).date())
     await knowledge.add_fact(conn, organization_id=other.organization_id, category="faq", title="Secret",
                              content="Only B knows this.")
     await conn.execute("""insert into agent_configs (organization_id, version, instructions, greeting,
