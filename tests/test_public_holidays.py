@@ -8,6 +8,7 @@ from datetime import UTC, date, time, timedelta
 import holidays
 import pytest
 
+from agent.tools.knowledge import week_lines
 from db.desk.hours import Schedule
 from db.desk.public_holidays import UnknownHolidayCalendar, holiday_names
 from db.desk.slots import OutsideHours, check_hours
@@ -49,6 +50,13 @@ def test_a_booking_on_a_holiday_is_refused_with_its_name_and_the_day():
     with pytest.raises(OutsideHours, match="not open for the whole"):
         check_hours(schedule(), on(MONDAY, 16, 30), on(MONDAY, 17, 30))
     check_hours(schedule(), on(MONDAY, 16), on(MONDAY, 17))
+
+
+def test_the_week_the_receptionist_reads_names_the_holiday():
+    lines = week_lines(schedule(), MONDAY)
+    assert lines[0] == f"{MONDAY.strftime('%A %B %-d')}: 9:00 AM to 5:00 PM"
+    assert lines[2] == f"{WEDNESDAY.strftime('%A %B %-d')}: closed: Founders' Day"
+    assert len(lines) == 7
 
 
 def test_holiday_names_by_setting_country_and_region():
