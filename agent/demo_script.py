@@ -10,6 +10,7 @@ from livekit.agents import llm
 
 from agent.scripted import Step, first_offered, last_user_text, offered_times, pending_tool_outputs
 from agent.speech import spoken_day
+from db.demo.seed import demo_holidays
 
 
 def caller_lines(day: date) -> list[str]:
@@ -23,9 +24,11 @@ def caller_lines(day: date) -> list[str]:
 
 
 def next_weekday(today: date) -> date:
-    """The next Monday-to-Thursday after today (open at every demo location, no holidays)."""
+    """The next Monday-to-Thursday after today that is no public holiday at either demo location
+    (both keep their weekly hours then)."""
+    closed = demo_holidays(today, today + timedelta(days=60))
     day = today + timedelta(days=1)
-    while day.isoweekday() > 4 or (day.month, day.day) in ((11, 26), (12, 25), (1, 1)):
+    while day.isoweekday() > 4 or day in closed:
         day += timedelta(days=1)
     return day
 

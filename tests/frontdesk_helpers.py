@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import time
 
 import asyncpg
 
-from db.desk import catalog, hours, locations, organizations
-
-NY = ZoneInfo("America/New_York")
-LA = ZoneInfo("America/Los_Angeles")
-# A Monday, before the demo's Thanksgiving closure (Thursday 2026-11-26).
-MONDAY = (2026, 11, 23)
-
-
-def at(tz: ZoneInfo, year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=tz)
-
-
-def monday(hour: int, minute: int = 0, *, days: int = 0, tz: ZoneInfo = NY) -> datetime:
-    """Local time on the test Monday (plus `days`), New York by default."""
-    # Adding a timedelta to an aware datetime keeps its wall-clock time: 9:00 stays 9:00 local.
-    return datetime(*MONDAY, hour, minute, tzinfo=tz) + timedelta(days=days)
+from db.desk import catalog, hours, locations, organizations, public_holidays
 
 
 @dataclass(frozen=True)
@@ -47,9 +31,11 @@ async def make_shop(
     with_provider: bool = True,
     capacity: int = 1,
     phone_number: str | None = None,
+    holidays: str = "none",
 ) -> Shop:
-    """An organisation with one location open `opens`-`closes` on `days`, one service, and one
-    provider who performs it (or none: the location then books against `capacity`)."""
+    """An organisation with one location in New York State open `opens`-`closes` on `days`, one
+    service, and one provider who performs it (or none: the location then books against
+    `capacity`). `holidays`: which public holidays close it (none, national, regional)."""
     org = await organizations.create_organization(conn, name=slug.title(), slug=slug,
                                                   default_timezone=timezone)
     address = locations.Address(line1="1 Main Street", city="Springfield", region="NY", postal_code="10001")
@@ -57,6 +43,7 @@ async def make_shop(
         conn, organization_id=org.id, slug="main", name=f"{slug} main", timezone=timezone,
         phone_number=phone_number, booking_capacity=capacity, address=address)
     await hours.set_weekly_hours(conn, location_id=location.id, hours=[(d, opens, closes) for d in days])
+    await public_holidays.set_public_holidays(conn, location_id=location.id, mode=holidays)
     service = await catalog.create_service(conn, organization_id=org.id, name="Consultation",
                                            duration_minutes=duration_minutes)
     provider = None

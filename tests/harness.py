@@ -9,10 +9,8 @@ import asyncio
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from livekit.agents import AgentSession, llm
@@ -155,19 +153,6 @@ async def stored_call(pool: asyncpg.Pool, session_id: str) -> StoredCall:
         return StoredCall(call=call,
                           messages=await messages.list_messages(conn, session_id=session_id),
                           events=await events.list_events(conn, session_id=session_id))
-
-
-def next_open_weekday(after: date | None = None) -> date:
-    """A Monday-Thursday at least two days ahead with no demo holiday: Midtown is open 9-12:30
-    and 13:30-17:30 then."""
-    day = (after or datetime.now(ZoneInfo("America/New_York")).date()) + timedelta(days=2)
-    while day.isoweekday() > 4 or day in (date(2026, 11, 26), date(2026, 12, 24), date(2026, 12, 25)):
-        day += timedelta(days=1)
-    return day
-
-
-def local(day: date, hhmm: str) -> str:
-    return f"{day.isoformat()}T{hhmm}"
 
 
 def spool_dir(tmp_path: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 import pytest
@@ -19,7 +19,8 @@ from db.desk.confirmation_codes import InvalidCode
 from db.desk.phone import InvalidPhone
 from db.desk.slots import BookingRefused, BookingRules, OutsideHours, SlotTaken, TooFarAhead, TooSoon
 from db.errors import InvalidInput
-from tests.frontdesk_helpers import make_shop, monday
+from tests.clock import MONDAY, monday, next_holiday, on
+from tests.frontdesk_helpers import make_shop
 
 pytestmark = pytest.mark.db
 
@@ -52,7 +53,7 @@ REFUSED = [
     (monday(9, days=31), TooFarAhead, "30 days ahead"),
     (monday(16, 30), OutsideHours, "not open"),  # would end at 17:30, after closing
     (monday(17), OutsideHours, "not open"),
-    (datetime(2026, 11, 23, 10), BookingRefused, "timezone-aware"),
+    (monday(10).replace(tzinfo=None), BookingRefused, "timezone-aware"),
 ]
 
 
@@ -73,7 +74,6 @@ async def test_bookings_over_lunch_on_a_holiday_or_for_an_unknown_service_are_re
     midtown, cleaning = demo.midtown_location_id, demo.services["Dental cleaning"]
     cases = [
         (dict(service_id=cleaning, starts_at=monday(12)), OutsideHours),  # runs into the lunch break
-        (dict(service_id=cleaning, starts_at=monday(10, days=3)), OutsideHours),  # Thanksgiving
         (dict(service_id=cleaning, starts_at=monday(10, days=-1)), OutsideHours),  # Sunday
         (dict(service_id=demo.config_v1_id, starts_at=monday(10)), UnknownService),
         (dict(service_id=cleaning, starts_at=monday(10), provider_id=demo.providers["Dr. Maya Patel"]),
@@ -88,6 +88,18 @@ async def test_bookings_over_lunch_on_a_holiday_or_for_an_unknown_service_are_re
     with pytest.raises(UnknownService):
         await appointments.book(conn, location_id=midtown, service_id=cleaning, starts_at=monday(10),
                                 customer_name="Ann", customer_phone="5550104444", rules=RULES, now=NOW)
+
+
+async def test_a_booking_on_a_public_holiday_is_refused_with_the_holiday_s_name(conn):
+    demo = await seed_demo(conn)
+    holiday, name = next_holiday("NY", MONDAY, weekdays=(1, 2, 3, 4, 5, 6))  # Midtown would be open
+    refusal = f"closed on {holiday.strftime('%A %B %-d')} for {re.escape(name)}"
+    with pytest.raises(OutsideHours, match=refusal):
+        await appointments.book(conn, location_id=demo.midtown_location_id,
+                                service_id=demo.services["Dental cleaning"], starts_at=on(holiday, 10),
+                                customer_name="Ann", customer_phone="5550104444", rules=RULES,
+                                now=on(holiday, 8) - timedelta(days=2))
+    assert await conn.fetchval("select count(*) from appointments") == 0
 
 
 async def test_twenty_concurrent_bookings_of_one_slot_exactly_one_wins(pool):

@@ -52,12 +52,13 @@ async def test_the_demo_tenant_has_what_the_demos_need(conn):
     assert {r["category"] for r in categories} == set(CATEGORIES)
     configs = await conn.fetch("select version, is_active from agent_configs order by version")
     assert [(r["version"], r["is_active"]) for r in configs] == [(1, False), (2, True)]
-    # Midtown closes for lunch (two intervals a weekday) and has a holiday; Santa Monica opens Sundays.
+    # Midtown closes for lunch (two intervals a weekday); both close on their state's public
+    # holidays; Santa Monica opens Sundays.
     lunch_days = await conn.fetchval("""select count(*) from (select day_of_week from business_hours
         where location_id = $1 group by 1 having count(*) = 2) d""", midtown.id)
     assert lunch_days == 5
-    assert await conn.fetchval("""select count(*) from business_hour_exceptions
-        where location_id = $1 and opens_at is null""", midtown.id) >= 1
+    holidays = await conn.fetch("select region, public_holidays from locations order by region desc")
+    assert [tuple(r) for r in holidays] == [("NY", "regional"), ("CA", "regional")]
     sundays = "select count(*) from business_hours where location_id = $1 and day_of_week = 7"
     assert await conn.fetchval(sundays, santa_monica.id) == 1
 

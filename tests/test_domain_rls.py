@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -17,7 +16,8 @@ from db.demo.seed import seed_demo
 from db.desk import appointments, hours, knowledge, organizations
 from db.desk.slots import BookingRules
 from db.pool import connect
-from tests.frontdesk_helpers import make_shop, monday
+from tests.clock import monday
+from tests.frontdesk_helpers import make_shop
 
 pytestmark = pytest.mark.db
 
@@ -38,7 +38,8 @@ async def tenants(conn):
     for org, user, role in ((demo.organization_id, ANN, "staff"), (demo.organization_id, MIA, "manager"),
                             (other.organization_id, BEN, "owner")):
         await organizations.add_member(conn, organization_id=org, user_id=user, role=role)
-    await hours.add_exception(conn, location_id=other.location_id, on_date=date(2026, 12, 25))
+    for location_id in (demo.midtown_location_id, other.location_id):
+        await hours.add_exception(conn, location_id=location_id, on_date=monday(9, days=4).date())
     await knowledge.add_fact(conn, organization_id=other.organization_id, category="faq", title="Secret",
                              content="Only B knows this.")
     await conn.execute("""insert into agent_configs (organization_id, version, instructions, greeting,

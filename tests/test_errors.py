@@ -17,7 +17,7 @@ from db.desk.confirmation_codes import normalize_code
 from db.desk.locations import Address
 from db.errors import Conflict, DatabaseError, DomainError, InvalidInput, NotFound, Unavailable
 from db.pool import connect
-from tests.frontdesk_helpers import monday
+from tests.clock import monday
 from tests.repository_modules import repository_modules
 
 ADDRESS = Address(line1="1 Main Street", city="Springfield", region="NY", postal_code="10001")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from livekit.agents import RunContext, function_tool
 
@@ -39,18 +39,30 @@ async def opening_hours(context: RunContext[FrontDesk]) -> str:
     desk = context.userdata
     tz = desk.location.timezone
     now = datetime.now(UTC)
+    today = now.astimezone(desk.location.tz).date()
     with speakable_errors():
         async with desk.pool.acquire() as conn:
             status = await hours.opening_status(conn, location_id=desk.location.id, now=now)
             week = await hours.load_schedule(conn, location_id=desk.location.id,
-                                             start=now.date(), end=now.date() + timedelta(days=7))
-    lines = [f"Open now until {spoken_time(status.open_until, tz)}." if status.is_open
-             else "Closed right now."]
+                                             start=today, end=today + timedelta(days=6))
+    if status.is_open:
+        lines = [f"Open now until {spoken_time(status.open_until, tz)}."]
+    else:
+        lines = [f"Closed today for {status.holiday}." if status.holiday else "Closed right now."]
     if status.next_opening:
         lines.append(f"Next opening: {spoken_time(status.next_opening, tz)}.")
-    for offset in range(7):
-        day = now.astimezone(week.tz).date() + timedelta(days=offset)
-        spans = [f"{spoken_clock(o)} to {spoken_clock(c)}" for o, c in week.local_hours(day)]
-        lines.append(f"{spoken_day(day)}: {', '.join(spans) if spans else 'closed'}")
+    lines += week_lines(week, today)
     desk.achieved("information_provided")
     return "\n".join(lines)
+
+
+def week_lines(schedule: hours.Schedule, first: date) -> list[str]:
+    """'Monday December 14: 9:00 AM to 12:30 PM, 1:30 PM to 5:30 PM' for seven days from `first`;
+    a day closed for a public holiday says which ('closed: Thanksgiving Day')."""
+    lines = []
+    for day in (first + timedelta(days=offset) for offset in range(7)):
+        spans = [f"{spoken_clock(o)} to {spoken_clock(c)}" for o, c in schedule.local_hours(day)]
+        holiday = schedule.holiday(day)
+        closed = f"closed: {holiday}" if holiday else "closed"
+        lines.append(f"{spoken_day(day)}: {', '.join(spans) if spans else closed}")
+    return lines

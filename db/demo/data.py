@@ -6,7 +6,7 @@ does not change what an existing database holds, and a new entry is added by the
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import time
 
 NEW_YORK_NUMBER = "+15550100100"
 LOS_ANGELES_NUMBER = "+15550100200"
@@ -15,12 +15,14 @@ ESCALATION_NUMBER = "+15550100999"
 ORGANIZATION = {"name": "Bright Smile Dental", "slug": "bright-smile-dental",
                 "timezone": "America/New_York"}
 
-# key, slug, name, timezone, phone, line1, line2, city, region, postal code
+# key, slug, name, timezone, phone, line1, line2, city, region, postal code, public holidays.
+# Both close on their state's public holidays (US-NY, US-CA), from the `holidays` package: no
+# list of dates here that would run out.
 LOCATIONS = [
     ("midtown", "midtown-manhattan", "Bright Smile Dental Midtown", "America/New_York", NEW_YORK_NUMBER,
-     "350 West 39th Street", "Suite 4B", "New York", "NY", "10018"),
+     "350 West 39th Street", "Suite 4B", "New York", "NY", "10018", "regional"),
     ("santa-monica", "santa-monica", "Bright Smile Dental Santa Monica", "America/Los_Angeles",
-     LOS_ANGELES_NUMBER, "1450 Ocean Park Boulevard", None, "Santa Monica", "CA", "90405"),
+     LOS_ANGELES_NUMBER, "1450 Ocean Park Boulevard", None, "Santa Monica", "CA", "90405", "regional"),
 ]
 
 T = time.fromisoformat
@@ -33,22 +35,6 @@ HOURS = {
     + [(6, T("09:00"), T("13:00"))],
     "santa-monica": [(d, T("08:00"), T("18:00")) for d in (1, 2, 3, 4)]
     + [(5, T("08:00"), T("16:00")), (6, T("09:00"), T("14:00")), (7, T("10:00"), T("14:00"))],
-}
-
-# location key -> (date, opens, closes, reason); no times: closed all day.
-EXCEPTIONS = {
-    "midtown": [
-        (date(2026, 11, 26), None, None, "Thanksgiving"),
-        (date(2026, 12, 24), T("09:00"), T("13:00"), "Christmas Eve"),
-        (date(2026, 12, 25), None, None, "Christmas Day"),
-        (date(2027, 1, 1), None, None, "New Year's Day"),
-        (date(2027, 5, 31), None, None, "Memorial Day"),
-    ],
-    "santa-monica": [
-        (date(2026, 11, 26), None, None, "Thanksgiving"),
-        (date(2026, 12, 25), None, None, "Christmas Day"),
-        (date(2027, 1, 1), None, None, "New Year's Day"),
-    ],
 }
 
 # name, minutes, price, description
@@ -118,8 +104,9 @@ FACTS = [
      "Our Santa Monica office is open on Sundays from 10 am to 2 pm. The Midtown office is closed on "
      "Sundays.", ["sunday", "weekend", "open"], 70),
     ("hours", None, "holidays", "Holiday closures: Thanksgiving, Christmas, New Year",
-     "Both offices are closed on Thanksgiving, Christmas Day and New Year's Day. Midtown also closes on "
-     "Memorial Day and at 1 pm on Christmas Eve.", ["holiday", "thanksgiving", "christmas", "closed"], 70),
+     "Both offices are closed on public holidays: Midtown on New York State's, Santa Monica on "
+     "California's. That includes New Year's Day, Memorial Day, Independence Day, Labor Day, "
+     "Thanksgiving and Christmas Day.", ["holiday", "thanksgiving", "christmas", "closed"], 70),
     ("hours", "midtown", "lunch-break", "Lunch break",
      "The Midtown office closes for lunch from 12:30 to 1:30 pm on weekdays; we do not answer the door "
      "then, but the phone is answered.", ["lunch", "break", "closed"], 50),

@@ -11,17 +11,29 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 import asyncpg
 
 from db.demo import data
 from db.demo.data import ESCALATION_NUMBER, LOS_ANGELES_NUMBER, NEW_YORK_NUMBER
+from db.desk.public_holidays import holiday_names
 from db.errors import repository
 
-__all__ = ["DemoTenant", "ESCALATION_NUMBER", "LOS_ANGELES_NUMBER", "NEW_YORK_NUMBER", "seed_demo"]
+__all__ = ["DemoTenant", "ESCALATION_NUMBER", "LOS_ANGELES_NUMBER", "NEW_YORK_NUMBER", "demo_holidays",
+           "seed_demo"]
 
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://frontdesk.invalid/demo")
+
+
+def demo_holidays(start: date, end: date) -> dict[date, str]:
+    """The public holidays from `start` to `end` on which either demo location closes."""
+    closed: dict[date, str] = {}
+    for *_, region, _postal_code, mode in data.LOCATIONS:
+        # "US": both are in the United States (the locations.country default the seed relies on).
+        closed.update(holiday_names(country="US", region=region, mode=mode, start=start, end=end))
+    return closed
 
 
 def demo_id(key: str) -> uuid.UUID:
@@ -56,21 +68,16 @@ on conflict do nothing returning id
 """
 INSERT_LOCATIONS = """
 insert into locations (id, organization_id, slug, name, timezone, phone_number, address_line1,
-                       address_line2, city, region, postal_code, booking_capacity)
-select id, $1, slug, name, tz, phone, line1, line2, city, region, postal, 0
+                       address_line2, city, region, postal_code, public_holidays, booking_capacity)
+select id, $1, slug, name, tz, phone, line1, line2, city, region, postal, holidays, 0
   from unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-              $9::text[], $10::text[], $11::text[]) as t(id, slug, name, tz, phone, line1, line2, city,
-                                                          region, postal)
+              $9::text[], $10::text[], $11::text[], $12::text[])
+       as t(id, slug, name, tz, phone, line1, line2, city, region, postal, holidays)
 on conflict do nothing returning id
 """
 INSERT_HOURS = """
 insert into business_hours (id, location_id, day_of_week, opens_at, closes_at)
 select * from unnest($1::uuid[], $2::uuid[], $3::smallint[], $4::time[], $5::time[])
-on conflict do nothing returning id
-"""
-INSERT_EXCEPTIONS = """
-insert into business_hour_exceptions (id, location_id, on_date, opens_at, closes_at, reason)
-select * from unnest($1::uuid[], $2::uuid[], $3::date[], $4::time[], $5::time[], $6::text[])
 on conflict do nothing returning id
 """
 INSERT_SERVICES = """
@@ -120,12 +127,9 @@ async def _organization_and_locations(conn: asyncpg.Connection) -> dict[str, int
     created = await conn.fetch(INSERT_LOCATIONS, ORGANIZATION_ID, *_columns(rows))
     hours = [(demo_id(f"hours:{key}:{d}:{o}"), demo_id(f"location:{key}"), d, o, c)
              for key, intervals in data.HOURS.items() for d, o, c in intervals]
-    exceptions = [(demo_id(f"exception:{key}:{day}:{o}"), demo_id(f"location:{key}"), day, o, c, reason)
-                  for key, items in data.EXCEPTIONS.items() for day, o, c, reason in items]
     created_hours = await conn.fetch(INSERT_HOURS, *_columns(hours))
-    created_exceptions = await conn.fetch(INSERT_EXCEPTIONS, *_columns(exceptions))
     return {"organizations": len(created_org), "locations": len(created),
-            "business hours": len(created_hours), "hour exceptions": len(created_exceptions)}
+            "business hours": len(created_hours)}
 
 
 async def _catalog(conn: asyncpg.Connection) -> dict[str, int]:

@@ -1,15 +1,18 @@
-"""Opening hours: weekly intervals and dated exceptions, in the location's own time zone.
+"""Opening hours: weekly intervals, public holidays and dated exceptions, in the location's own
+time zone.
 
 Hours are stored as local wall-clock times (9:00 stays 9:00 across a DST change; its UTC offset
 moves). `Schedule` turns them into aware datetimes for given dates; it is pure, so slot search and
-the open-now answer share one definition of "open".
+the open-now answer share one definition of "open". A day's hours are its exception if the
+business set one for that date, else closed on a public holiday (db/desk/public_holidays.py),
+else the weekly hours.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,6 +20,7 @@ import asyncpg
 
 from db import errors
 from db.desk.locations import LocationNotFound
+from db.desk.public_holidays import holiday_names
 from db.errors import Conflict, InvalidInput, NotFound, repository
 
 Interval = tuple[datetime, datetime]
@@ -38,12 +42,14 @@ CONSTRAINTS = errors.constraints({
 @dataclass(frozen=True)
 class Schedule:
     """Hours of one location. `weekly` maps ISO weekday (1 = Monday) to local (opens, closes);
-    `exceptions` maps a date to its special intervals, empty when closed all day. Exceptions are
-    known only for the dates they were loaded for."""
+    `exceptions` maps a date to its special intervals, empty when closed all day; `holidays` maps
+    a public holiday on which the location closes to its name. Exceptions and holidays are known
+    only for the dates they were loaded for."""
 
     timezone: str
     weekly: Mapping[int, tuple[tuple[time, time], ...]]
     exceptions: Mapping[date, tuple[tuple[time, time], ...]]
+    holidays: Mapping[date, str] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -52,7 +58,16 @@ class Schedule:
     def local_hours(self, day: date) -> tuple[tuple[time, time], ...]:
         if day in self.exceptions:
             return self.exceptions[day]
+        if day in self.holidays:
+            return ()
         return self.weekly.get(day.isoweekday(), ())
+
+    def holiday(self, day: date) -> str | None:
+        """The public holiday the location is closed for on `day` ("Thanksgiving Day"), or None:
+        not a holiday, or the business set its own hours for that date (its exception wins)."""
+        if self.exceptions.get(day):
+            return None
+        return self.holidays.get(day)
 
     def intervals(self, day: date) -> list[Interval]:
         """The day's opening intervals, touching ones merged, as UTC datetimes: arithmetic and
@@ -92,6 +107,7 @@ class OpenStatus:
     open_until: datetime | None
     next_opening: datetime | None
     timezone: str
+    holiday: str | None = None  # the public holiday closing the location today, if any
 
 
 REPLACE_WEEKLY_DELETE = "delete from business_hours where location_id = $1"
@@ -135,7 +151,7 @@ async def add_exception(
 
 
 LOAD_SCHEDULE = """
-select l.timezone,
+select l.timezone, l.country, l.region, l.public_holidays,
        array(select array[h.day_of_week::text, h.opens_at::text, h.closes_at::text]
                from business_hours h where h.location_id = l.id) as weekly,
        array(select array[e.on_date::text, e.opens_at::text, e.closes_at::text]
@@ -150,7 +166,8 @@ select l.timezone,
 async def load_schedule(
     conn: asyncpg.Connection, *, location_id: uuid.UUID, start: date, end: date
 ) -> Schedule:
-    """A location's weekly hours and its exceptions between `start` and `end` (inclusive)."""
+    """A location's weekly hours, and its exceptions and public holidays between `start` and `end`
+    (inclusive)."""
     record = await conn.fetchrow(LOAD_SCHEDULE, location_id, start, end)
     if record is None:
         raise LocationNotFound(f"no location with id {location_id}")
@@ -166,6 +183,8 @@ async def load_schedule(
         timezone=record["timezone"],
         weekly={d: tuple(sorted(v)) for d, v in weekly.items()},
         exceptions={d: tuple(sorted(v)) for d, v in exceptions.items()},
+        holidays=holiday_names(country=record["country"], region=record["region"],
+                               mode=record["public_holidays"], start=start, end=end),
     )
 
 
@@ -187,6 +206,7 @@ async def opening_status(
         open_until=current[1] if current else None,
         next_opening=schedule.next_opening(current[1] if current else now, horizon_days=horizon_days),
         timezone=schedule.timezone,
+        holiday=schedule.holiday(today),
     )
 
 

@@ -147,6 +147,9 @@ def check_window(starts_at: datetime, *, rules: BookingRules, now: datetime) -> 
 def check_hours(schedule: Schedule, starts_at: datetime, ends_at: datetime) -> None:
     interval = schedule.interval_at(starts_at)
     if interval is None or ends_at > interval[1]:
+        day = starts_at.astimezone(schedule.tz).date()
+        if holiday := schedule.holiday(day):
+            raise OutsideHours(f"the location is closed on {day.strftime('%A %B %-d')} for {holiday}")
         raise OutsideHours("the location is not open for the whole of that appointment")
 
 
