@@ -28,7 +28,7 @@ from agent.show import print_call
 from db.demo.seed import NEW_YORK_NUMBER, seed_demo
 from db.migrate import migrate
 from db.pool import connect, create_pool, resolve_dsn
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder, RecorderOptions
 
 DEMO_CALLER = "+12125550143"
 # Text mode: each caller line is a whole turn, so no end-of-turn model is needed.
@@ -64,7 +64,7 @@ async def run_demo(settings: Settings, dsn: str) -> str:
     await _prepare(dsn)
     pool = await create_pool(dsn, min_size=1, max_size=4)
     recorder = Recorder(dsn, spool_dir=settings.spool_dir, name="demo",
-                        flush_interval=settings.recorder_flush_seconds)
+                        options=RecorderOptions(flush_interval=settings.recorder_flush_seconds))
     await recorder.start()
     session_id = f"demo-{uuid.uuid4().hex[:12]}"
     try:

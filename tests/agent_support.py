@@ -22,7 +22,7 @@ from agent.scripted import ScriptedLLM, Step
 from agent.session import build_session
 from db.calls.report import CallReport, call_report
 from db.demo.seed import NEW_YORK_NUMBER
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder
 
 CALLER_NUMBER = "+12125550188"
 

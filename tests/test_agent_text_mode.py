@@ -13,7 +13,7 @@ from agent.call import Caller
 from agent.scripted import Step
 from db.demo.seed import ESCALATION_NUMBER, NEW_YORK_NUMBER, seed_demo
 from db.desk import appointments, catalog
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder
 from tests.agent_support import (
     CALLER_NUMBER,
     local,
