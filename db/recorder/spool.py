@@ -219,4 +219,3 @@ def orphans(spool_dir: Path, *, exclude: Path | None = None) -> Iterator[SpoolFi
         spool = SpoolFile.claim(path)
         if spool is not None:
             yield spool
-
