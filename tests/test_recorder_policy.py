@@ -3,6 +3,8 @@ which options a recorder accepts."""
 
 from __future__ import annotations
 
+from time import monotonic
+
 import pytest
 
 from db.recorder import RecorderOptions
@@ -11,14 +13,15 @@ from db.recorder.writer import Backoff
 
 def test_backoff_doubles_with_each_failure_up_to_its_ceiling_and_a_success_resets_it():
     backoff = Backoff(0.5, 3.0)
-    waits = []
-    for _ in range(5):
+
+    def waits_after_a_failure(seconds: float) -> bool:
+        before = monotonic()
         backoff.failed()
-        waits.append(round(backoff.remaining(), 1))
-    assert waits == [0.5, 1.0, 2.0, 3.0, 3.0]
+        return before + seconds <= backoff.next_attempt <= monotonic() + seconds
+
+    assert all(waits_after_a_failure(s) for s in (0.5, 1.0, 2.0, 3.0, 3.0))
     backoff.succeeded()
-    backoff.failed()
-    assert round(backoff.remaining(), 1) == 0.5
+    assert waits_after_a_failure(0.5)
 
 
 def test_options_refuse_an_empty_queue_or_batch():
