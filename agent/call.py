@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from db.desk.configs import AgentConfig
     from db.desk.locations import Location
-    from db.recorder.recorder import Recorder
+    from db.recorder import Recorder
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from agent.settings import Settings
 from agent.show import print_call
 from db.demo.seed import NEW_YORK_NUMBER, seed_demo
 from db.pool import connect, create_pool
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder, RecorderOptions
 from db.startup import database
 
 DEMO_CALLER = "+12125550143"
@@ -70,7 +70,7 @@ async def run_demo(settings: Settings, dsn: str) -> str:
     await _seed(dsn)
     pool = await create_pool(dsn, min_size=1, max_size=4)
     recorder = Recorder(dsn, spool_dir=settings.spool_dir, name="demo",
-                        flush_interval=settings.recorder_flush_seconds)
+                        options=RecorderOptions(flush_interval=settings.recorder_flush_seconds))
     await recorder.start()
     session_id = f"demo-{uuid.uuid4().hex[:12]}"
     try:

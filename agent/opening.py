@@ -15,7 +15,7 @@ from agent.routing import Route, route_call
 if TYPE_CHECKING:
     from livekit.agents import JobContext
 
-    from db.recorder.recorder import Recorder
+    from db.recorder import Recorder
 
 
 async def open_call(

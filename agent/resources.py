@@ -14,7 +14,7 @@ import asyncpg
 from agent.providers import ProviderFactory, load_factory
 from agent.settings import Settings
 from db.pool import create_pool
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder, RecorderOptions
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,9 @@ class Resources:
             if self.pool is None:
                 dsn = self.settings.database_url or os.environ["DATABASE_URL"]
                 self.pool = await create_pool(dsn, min_size=1, max_size=5)
+                options = RecorderOptions(flush_interval=self.settings.recorder_flush_seconds)
                 self.recorder = Recorder(dsn, spool_dir=self.settings.spool_dir, name="agent",
-                                         flush_interval=self.settings.recorder_flush_seconds)
+                                         options=options)
                 await self.recorder.start()
         return self
 

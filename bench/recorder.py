@@ -43,8 +43,8 @@ from db.calls.messages import INSERT_MESSAGE, Message
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect
+from db.recorder import Recorder, RecorderOptions
 from db.recorder.batches import copy_events, copy_messages, init_connection, merge_events, merge_messages
-from db.recorder.recorder import Recorder
 
 LINE = "I'd like to move my cleaning to next Tuesday afternoon if there is anything open then."
 
@@ -102,7 +102,7 @@ async def one_call(rec: Recorder, sid: str, turns: int, pace: float, costs: list
 
 async def concurrent_calls(dsn: str, spool_dir: Path, n_calls: int, turns: int,
                            pace: float) -> dict[str, float]:
-    rec = Recorder(dsn, spool_dir=spool_dir, log_interval=3600)
+    rec = Recorder(dsn, spool_dir=spool_dir, options=RecorderOptions(log_interval=3600))
     await rec.start()
     costs: list[int] = []
     sids = [f"RM_conc_{i}" for i in range(n_calls)]
@@ -183,7 +183,8 @@ async def raw_copy(raw: asyncpg.Connection, sids: list[str], rows: list[Message 
 
 async def through_recorder(dsn: str, spool_dir: Path, sids: list[str], rows: list[Message | Event],
                            max_queue: int) -> float:
-    rec = Recorder(dsn, spool_dir=spool_dir, max_queue=max_queue, log_interval=3600)
+    rec = Recorder(dsn, spool_dir=spool_dir,
+                   options=RecorderOptions(max_queue=max_queue, log_interval=3600))
     await rec.start()
     t0 = time.perf_counter()
     for sid in sids:

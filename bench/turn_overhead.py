@@ -31,7 +31,7 @@ from db.demo.seed import NEW_YORK_NUMBER, seed_demo
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect, create_pool
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder, RecorderOptions
 
 # As the worker configures its recorder (RECORDER_FLUSH_SECONDS).
 FLUSH_INTERVAL = Settings.model_fields["recorder_flush_seconds"].default
@@ -108,7 +108,8 @@ async def bench(dsn: str, calls: int, turns: int, latency: float) -> None:
     await conn.close()
     pool = await create_pool(dsn, min_size=2, max_size=4)
     with tempfile.TemporaryDirectory() as spool:
-        recorder = Recorder(dsn, spool_dir=Path(spool), name="bench", flush_interval=FLUSH_INTERVAL)
+        recorder = Recorder(dsn, spool_dir=Path(spool), name="bench",
+                            options=RecorderOptions(flush_interval=FLUSH_INTERVAL))
         await recorder.start()
         realistic, cpu_on, cpu_off = await compare(pool, recorder, route, calls=calls,
                                                    turns=turns, latency=latency)

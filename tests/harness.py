@@ -25,7 +25,7 @@ from agent.session import build_session
 from db.calls import calls, events, messages
 from db.calls.report import CallReport, call_report
 from db.demo.seed import NEW_YORK_NUMBER, DemoTenant, seed_demo
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder
 
 CALLER_NUMBER = "+12125550188"
 

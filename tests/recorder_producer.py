@@ -13,7 +13,7 @@ from pathlib import Path
 from db import ids
 from db.calls.events import Event
 from db.calls.messages import Message
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder, RecorderOptions
 
 
 def record_turn(rec: Recorder, sid: str, n: int) -> None:
@@ -26,8 +26,8 @@ def record_turn(rec: Recorder, sid: str, n: int) -> None:
 
 
 async def main(dsn: str, spool_dir: Path, n_calls: int, n_turns: int) -> None:
-    rec = Recorder(dsn, spool_dir=spool_dir, retry_interval=0.05, retry_max_interval=0.2,
-                   spool_interval=0.01)
+    rec = Recorder(dsn, spool_dir=spool_dir, options=RecorderOptions(
+        retry_interval=0.05, retry_max_interval=0.2, spool_interval=0.01))
     await rec.start()
     sids = [f"RM_killed_{i}" for i in range(n_calls)]
     for sid in sids:

@@ -20,7 +20,7 @@ from agent.providers import Providers
 from agent.receptionist import Receptionist, greeting
 from agent.scripted import ScriptedLLM, Step, last_user_text
 from agent.session import build_session, greet, record_usage
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder
 from tests.harness import SessionWatch, demo_tenant, open_desk, stored_call
 
 pytestmark = pytest.mark.db

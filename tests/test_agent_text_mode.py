@@ -13,7 +13,7 @@ from agent.scripted import Step
 from agent.speech import spoken_day
 from db.demo.seed import ESCALATION_NUMBER, LOS_ANGELES_NUMBER, NEW_YORK_NUMBER
 from db.desk import appointments, catalog
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder
 from tests.clock import LA, NY, local, next_holiday, next_open_weekday, today
 from tests.harness import CALLER_NUMBER, demo_tenant, open_text_call, spool_dir, stored
 

@@ -19,7 +19,7 @@ from agent.providers import Providers
 from agent.receptionist import Receptionist, greeting
 from agent.scripted import ScriptedLLM, Step, last_user_text
 from agent.session import build_session, greet
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder
 from tests.fakes import EnergyVAD, FakeTTS, Microphone, ScriptedCaller, ScriptedSTT, Speaker, TextSink
 from tests.harness import SessionWatch, demo_tenant, open_desk, stored_call
 

@@ -15,9 +15,9 @@ from db.calls import calls, events, messages, participants
 from db.calls.events import Event
 from db.calls.messages import Message
 from db.errors import InvalidInput
-from db.recorder.recorder import Recorder, RecorderClosed
+from db.recorder import Recorder, RecorderClosed, RecorderOptions
+from db.recorder.codec import decode_op, encode_op
 from db.recorder.spool import SpoolFile
-from db.recorder.spooling import decode_op, encode_op
 
 pytestmark = pytest.mark.db
 
@@ -45,7 +45,7 @@ def spool_files(folder: Path) -> list[Path]:
 
 @pytest.fixture
 async def recorder(db_dsn: str, tmp_path: Path):
-    rec = Recorder(db_dsn, spool_dir=tmp_path / "spool", log_interval=3600)
+    rec = Recorder(db_dsn, spool_dir=tmp_path / "spool", options=RecorderOptions(log_interval=3600))
     await rec.start()
     yield rec
     await rec.close(deadline=5)

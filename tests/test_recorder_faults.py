@@ -24,11 +24,13 @@ from db.calls.messages import Message
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect
-from db.recorder.recorder import Recorder
+from db.recorder import Recorder, RecorderOptions
 from tests.conftest import with_database
 from tests.recorder_producer import record_turn
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+QUIET = RecorderOptions(log_interval=3600)
 
 
 class RestartableServer:
@@ -102,8 +104,8 @@ async def per_call(dsn: str) -> dict[str, tuple[list[int], list[int]]]:
 
 
 async def test_postgres_stopped_mid_stream_loses_and_duplicates_nothing(pg, fault_dsn, tmp_path):
-    rec = Recorder(fault_dsn, spool_dir=tmp_path, retry_interval=0.1, retry_max_interval=0.5,
-                   log_interval=3600)
+    rec = Recorder(fault_dsn, spool_dir=tmp_path, options=RecorderOptions(
+        retry_interval=0.1, retry_max_interval=0.5, log_interval=3600))
     await rec.start()
     sids = [f"RM_outage_{i}" for i in range(5)]
     stop = asyncio.Event()
@@ -146,7 +148,8 @@ async def test_postgres_stopped_mid_stream_loses_and_duplicates_nothing(pg, faul
 
 async def test_flush_and_close_during_an_outage_leave_the_rows_on_disk_for_the_next(pg, fault_dsn, tmp_path):
     await asyncio.to_thread(pg.stop)
-    rec = Recorder(fault_dsn, spool_dir=tmp_path, retry_interval=5, log_interval=3600)
+    rec = Recorder(fault_dsn, spool_dir=tmp_path,
+                   options=RecorderOptions(retry_interval=5, log_interval=3600))
     await rec.start()  # Postgres is down: the recorder starts anyway
     for sid in ("RM_down_1", "RM_down_2"):
         rec.start_call(session_id=sid)
@@ -161,7 +164,7 @@ async def test_flush_and_close_during_an_outage_leave_the_rows_on_disk_for_the_n
     [left] = spool_files(tmp_path)
 
     await asyncio.to_thread(pg.start)
-    successor = Recorder(fault_dsn, spool_dir=tmp_path, log_interval=3600)
+    successor = Recorder(fault_dsn, spool_dir=tmp_path, options=QUIET)
     await successor.start()
     assert successor.stats().replayed == 82 and not left.exists()
     await successor.close()
@@ -189,7 +192,7 @@ async def test_a_killed_process_spool_is_replayed_once_by_the_next(pg, fault_dsn
     assert spooled == 4 + 4 * 50 * 2
 
     await asyncio.to_thread(pg.start)
-    rec = Recorder(fault_dsn, spool_dir=spool_dir, log_interval=3600)
+    rec = Recorder(fault_dsn, spool_dir=spool_dir, options=QUIET)
     await rec.start()  # replays the orphan
     replayed = rec.stats()
     assert not orphan.exists() and replayed.orphan_spools_replayed == 1
@@ -215,7 +218,7 @@ async def test_a_killed_process_spool_is_replayed_once_by_the_next(pg, fault_dsn
 
 
 async def test_a_poison_row_is_dead_lettered_and_its_neighbours_written(db_dsn, tmp_path):
-    rec = Recorder(db_dsn, spool_dir=tmp_path, log_interval=3600)
+    rec = Recorder(db_dsn, spool_dir=tmp_path, options=QUIET)
     await rec.start()
     call = rec.start_call(session_id="RM_poison")
     for n in range(50):
@@ -240,7 +243,8 @@ async def test_a_poison_row_is_dead_lettered_and_its_neighbours_written(db_dsn, 
 
 
 async def test_a_producer_faster_than_postgres_stays_within_the_queue_bound(db_dsn, tmp_path):
-    rec = Recorder(db_dsn, spool_dir=tmp_path, max_queue=1_000, log_interval=3600)
+    rec = Recorder(db_dsn, spool_dir=tmp_path,
+                   options=RecorderOptions(max_queue=1_000, log_interval=3600))
     await rec.start()
     process = psutil.Process()
     rss_before = process.memory_info().rss

@@ -8,7 +8,7 @@ hands it to exactly one live process, which replays it and deletes it.
 
 A record is one JSON line. Datetimes and UUIDs carry explicit tags (`{"$dt": ...}`,
 `{"$uuid": ...}`) so that they come back as themselves (a caller that knows a field's type may
-write it as a plain string instead: db.recorder.spooling does so for the typed columns of
+write it as a plain string instead: db.recorder.codec does so for the typed columns of
 messages and events, which makes a line several times cheaper to read back). No pickle: a spool
 file is data that a newer version of this code may have to read.
 """
@@ -24,7 +24,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,10 +137,6 @@ class SpoolFile:
         """Whether records remain that have not been consumed."""
         return self.read_offset < self.size
 
-    @property
-    def synced(self) -> bool:
-        return self._synced_size >= self.size
-
     def append(self, lines: list[bytes]) -> None:
         """Append whole records. On a failed write (disk full) the file is cut back to its
         previous end, so it never holds half a record followed by more records."""
@@ -223,19 +219,3 @@ def orphans(spool_dir: Path, *, exclude: Path | None = None) -> Iterator[SpoolFi
         spool = SpoolFile.claim(path)
         if spool is not None:
             yield spool
-
-
-def append_dead_letter(path: Path, entry: dict) -> None:
-    """Append one entry to a dead-letter file shared by every process of the same name (one
-    write(2) of an O_APPEND file: concurrent writers do not interleave inside a line)."""
-    entry = {"at": datetime.now(UTC), **entry}
-    try:
-        line = encode(entry)
-    except TypeError:
-        line = encode({**entry, "record": repr(entry.get("record"))})
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)

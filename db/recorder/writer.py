@@ -1,130 +1,238 @@
-"""The recorder's writer task (part of db.recorder.recorder.Recorder, kept apart to keep files small).
+"""The recorder's writer: one task writes everything, in the order it was recorded.
 
-One task writes everything, in the order it was recorded: batches from memory while Postgres
-answers, the spool (db.recorder.spooling) while it holds anything. A batch that fails because
-Postgres is away goes to the spool and the task backs off (retry_interval, doubling up to
-retry_max_interval); the next attempt is the probe.
+While Postgres answers, it writes batches from memory (State.WRITING) or, while the spool holds
+the oldest rows (db.recorder.backlog), replays the spool first (State.REPLAYING). A batch that
+fails because Postgres is away goes to the spool, fsync'd, and the writer is in State.OUTAGE: it
+moves the rows recorded meanwhile to the spool every spool_interval, so that a crash cannot take
+them (one fsync for many), and backs off (Backoff); the next attempt is the probe. Rows written
+twice (a replayed batch that had been written, a commit whose answer was lost) are no-ops: every
+row carries an id (db.ids).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import logging
 from collections.abc import Sequence
 from time import monotonic
 
+import asyncpg
+
+from db.recorder.backlog import Backlog
 from db.recorder.batches import SEQ, Interrupted, Op, write_resilient
+from db.recorder.deadletters import DeadLetters
+from db.recorder.options import RecorderOptions
 
 log = logging.getLogger(__name__)
 
 
-class WriterMixin:
+class State(enum.Enum):
+    WRITING = "writing from memory"  # nothing in the spool: batches come from the queue
+    REPLAYING = "replaying the spool"  # the oldest rows are in the spool: they go first
+    OUTAGE = "outage"  # Postgres is away: rows go to the spool, attempts back off
+    CLOSED = "closed"  # no more rows; what was left is in the spool
+
+
+class Backoff:
+    """When to try Postgres again: `first` seconds after a failure, doubling with each failure
+    in a row up to `most`; a success starts again from `first`."""
+
+    def __init__(self, first: float, most: float) -> None:
+        self.first, self.most = first, most
+        self.next_attempt = 0.0  # monotonic time
+        self._delay = first
+
+    def failed(self) -> None:
+        self.next_attempt = monotonic() + self._delay
+        self._delay = min(self._delay * 2, self.most)
+
+    def succeeded(self) -> None:
+        self._delay = self.first
+
+    def remaining(self) -> float:
+        return self.next_attempt - monotonic()
+
+
+class Writer:
+    def __init__(self, backlog: Backlog, dead_letters: DeadLetters, options: RecorderOptions, *,
+                 name: str, fresh: bool) -> None:
+        self.name = name
+        self.state = State.WRITING
+        self.done = 0  # every row up to this seq is in Postgres (or dead-lettered)
+        self.written = self.replayed = self.failures = 0
+        self.backoff = Backoff(options.retry_interval, options.retry_max_interval)
+        self._backlog = backlog
+        self._dead_letters = dead_letters
+        self._options = options
+        self._fresh = fresh  # COPY fresh rows straight in: see db.recorder.batches.write_batch
+        self._pool: asyncpg.Pool | None = None
+        self._task: asyncio.Task | None = None
+        self._progress = asyncio.Event()
+        self._rows = asyncio.Event()
+        # For the recorder to call when a row lands in an empty queue, the only time the writer
+        # may be asleep waiting for rows: the event's own method, no layer of ours per row.
+        self.wake = self._rows.set
+
+    @property
+    def started(self) -> bool:
+        return self._task is not None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._task = asyncio.create_task(self._run(), name=f"{self.name}-writer")
+
+    async def stop(self) -> None:
+        """Stop now. A batch being written stays in the backlog, in flight, for it to spool."""
+        self.state = State.CLOSED
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wait_for_progress(self, seconds: float) -> bool:
+        """Wait until rows are written or synced to the spool; False after `seconds`."""
+        try:
+            await asyncio.wait_for(self._progress.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def notify(self) -> None:
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    # -- the task ------------------------------------------------------------------------------
+
     async def _run(self) -> None:
         while True:
             try:
-                if self._spool_mode:
-                    await self._replay_step()
-                else:
-                    await self._write_step()
+                await self._step()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the writer must outlive any bug of ours; rows stay queued
+            except Exception:  # the writer must outlive any bug of ours; rows stay in the backlog
                 log.exception("recorder %s: writer error; retrying", self.name)
-                await asyncio.sleep(self._retry_interval)
+                await asyncio.sleep(self._options.retry_interval)
+
+    async def _step(self) -> None:
+        if self.state is State.OUTAGE:
+            await self._outage_step()
+        elif self._backlog.on_disk:
+            self.state = State.REPLAYING
+            await self._sync()  # rows the producer spooled, fsync'd a batch at a time
+            await self._replay_batch()
+        else:
+            self.state = State.WRITING
+            await self._write_batch()
+
+    async def _outage_step(self) -> None:
+        backlog = self._backlog
+        if backlog.on_disk:
+            # Rows recorded during an outage go to disk now, so that a crash cannot take them.
+            # While Postgres answers they may wait in memory: they come after the spool anyway.
+            await backlog.spool_queue()
+            await self._sync()
+        delay = self.backoff.remaining()
+        if delay > 0:
+            if not backlog.on_disk:
+                await asyncio.sleep(delay)  # the spool could not take the failed batch (disk full)
+            elif await self._wait_for_rows(delay):
+                await asyncio.sleep(self._options.spool_interval)  # gather rows: one fsync for many
+            return
+        if backlog.on_disk:  # the next attempt is the probe
+            await self._replay_batch()
+        else:
+            await self._write_batch()
 
     async def _wait_for_rows(self, seconds: float | None) -> bool:
-        """Sleep until a row is recorded or `seconds` pass (None: no limit); True if woken."""
-        self._wake.clear()
-        self._idle = True
+        """Sleep until a row is queued or `seconds` pass (None: no limit); True if there is one."""
+        if self._backlog.queue:
+            return True
+        self._rows.clear()
         try:
-            if seconds is None:
-                await self._wake.wait()
-                return True
-            try:
-                await asyncio.wait_for(self._wake.wait(), seconds)
-                return True
-            except TimeoutError:
-                return False
-        finally:
-            self._idle = False
+            await asyncio.wait_for(self._rows.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
-    async def _write_step(self) -> None:
-        queue = self._queue
-        delay = self._retry_at - monotonic()
-        if delay > 0:  # the spool could not take a failed batch either (disk full): back off
-            await asyncio.sleep(delay)
+    async def _write_batch(self) -> None:
+        backlog, options = self._backlog, self._options
+        queue = backlog.queue
         if not queue:
             await self._wait_for_rows(None)
-            await asyncio.sleep(self._flush_interval)  # let a batch gather
+            await asyncio.sleep(options.flush_interval)  # let a batch gather
             return
-        limit = self._batch_size if len(queue) <= self._batch_size else self._max_batch_size
-        batch = [queue.popleft() for _ in range(min(len(queue), limit))]
-        self._inflight, self._inflight_spooled = batch, False
+        limit = options.batch_size if len(queue) <= options.batch_size else options.max_batch_size
+        batch = backlog.take(limit)
         try:
             await write_resilient(
-                self._pool, batch, fresh=self._fresh, write_timeout=self._write_timeout,
+                self._pool, batch, fresh=self._fresh, write_timeout=options.write_timeout,
                 on_written=self._on_written, on_poison=self._on_poison,
             )
-            self._recovered()
         except Interrupted as exc:
             self._failed(exc.cause)
-            if not self._inflight_spooled:
-                self._spool_or_requeue(batch[exc.done:])
+            backlog.settle(batch[exc.done:])
         except Exception:  # a bug of ours must not lose the batch: writing it again is a no-op
             log.exception("recorder %s: writer error; spooling the batch", self.name)
             self._failed(RuntimeError("writer error"))
-            if not self._inflight_spooled:
-                self._spool_or_requeue(batch)
-        finally:
-            self._inflight = None
+            backlog.settle(batch)
+        else:
+            backlog.settle()
+            self._succeeded()
 
-    def _on_written(self, ops: Sequence[Op], *, replayed: bool = False) -> None:
-        self._written += len(ops)
-        if replayed:
-            self._replayed += len(ops)
-        self._done = max(self._done, ops[-1][SEQ])
-        self._notify()
+    async def _replay_batch(self) -> None:
+        backlog = self._backlog
+        ops, ends = await backlog.read(self._options.max_batch_size)
+        if not ops:
+            return
+        try:
+            await write_resilient(
+                self._pool, ops, fresh=False, write_timeout=self._options.write_timeout,
+                on_written=self._on_replayed, on_poison=self._on_poison,
+            )
+        except Interrupted as exc:
+            if exc.done:
+                backlog.consume(ends[exc.done - 1])
+            self._failed(exc.cause)
+            return
+        backlog.consume(ends[-1])
+        self._succeeded()
+
+    async def _sync(self) -> None:
+        await self._backlog.sync()
+        self.notify()
+
+    # -- what happened -------------------------------------------------------------------------
+
+    def _on_written(self, ops: Sequence[Op]) -> None:
+        self.written += len(ops)
+        self.done = max(self.done, ops[-1][SEQ])
+        self.notify()
+
+    def _on_replayed(self, ops: Sequence[Op]) -> None:
+        self.replayed += len(ops)
+        self._on_written(ops)
 
     def _on_poison(self, op: Op, exc: BaseException) -> None:
-        self._dead_letter(op, exc)
-        self._done = max(self._done, op[SEQ])
-        self._notify()
+        self._dead_letters.add(op, exc)
+        self.done = max(self.done, op[SEQ])
+        self.notify()
 
     def _failed(self, cause: BaseException) -> None:
-        if not self._outage:
+        if self.state is not State.OUTAGE:
             log.warning("recorder %s: database unavailable (%r); spooling rows to %s",
-                        self.name, cause, self._spool.path if self._spool else None)
-        self._outage = True
-        self._failures += 1
-        self._retry_at = monotonic() + self._retry_delay
-        self._retry_delay = min(self._retry_delay * 2, self._retry_max)
+                        self.name, cause, self._backlog.spool_path)
+        self.state = State.OUTAGE
+        self.failures += 1
+        self.backoff.failed()
 
-    def _recovered(self) -> None:
-        if self._outage:
+    def _succeeded(self) -> None:
+        if self.state is State.OUTAGE:
             log.info("recorder %s: database available again", self.name)
-        self._outage = False
-        self._retry_delay = self._retry_interval
-
-    async def _maintain(self) -> None:
-        last_log = last_orphans = monotonic()
-        while True:
-            await asyncio.sleep(min(self._log_interval, self._orphan_interval))
-            now = monotonic()
-            if now - last_log >= self._log_interval:
-                last_log = now
-                self._log_stats()
-            if now - last_orphans >= self._orphan_interval and not self._outage:
-                last_orphans = now
-                try:
-                    await self.replay_orphans()
-                except Exception:
-                    log.exception("recorder %s: replaying orphan spools failed", self.name)
-            # Forget calls whose rows are all written; flush() for them returns at once.
-            self._last_seq = {k: v for k, v in self._last_seq.items() if v > self._done}
-
-    def _log_stats(self) -> None:
-        s = self.stats()
-        log.info("recorder %s: queued=%d written=%d spooled=%d replayed=%d dead_lettered=%d "
-                 "lag=%.3fs spool_bytes=%d failures=%d db=%s", self.name, s.queued, s.written,
-                 s.spooled, s.replayed, s.dead_lettered, s.lag_seconds, s.spool_bytes, s.failures,
-                 "up" if s.database_available else "down")
+            self.backoff.succeeded()
+        self.state = State.REPLAYING if self._backlog.on_disk else State.WRITING
