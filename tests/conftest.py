@@ -58,14 +58,20 @@ async def template_dsn(admin_dsn: str) -> str:
     return dsn
 
 
-async def create_clone(admin_dsn: str) -> str:
-    name = f"test_{uuid.uuid4().hex[:12]}"
+async def create_database(admin_dsn: str, *, prefix: str, template: str | None = None) -> str:
+    """A new database named `<prefix>_<random>` (a copy of `template`, or empty); its name."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f" template {template} strategy file_copy" if template else ""
     admin = await asyncpg.connect(admin_dsn)
     try:
-        await admin.execute(f"create database {name} template {TEMPLATE} strategy file_copy")
+        await admin.execute(f"create database {name}{copy}")
     finally:
         await admin.close()
     return name
+
+
+async def create_clone(admin_dsn: str) -> str:
+    return await create_database(admin_dsn, prefix="test", template=TEMPLATE)
 
 
 async def drop_database(admin_dsn: str, name: str) -> None:
@@ -87,12 +93,7 @@ async def db_dsn(admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
 @pytest.fixture
 async def empty_dsn(admin_dsn: str) -> AsyncIterator[str]:
     """A database with nothing in it, for tests of the migrations themselves."""
-    name = f"empty_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f"create database {name}")
-    finally:
-        await admin.close()
+    name = await create_database(admin_dsn, prefix="empty")
     yield with_database(admin_dsn, name)
     await drop_database(admin_dsn, name)
 

@@ -9,12 +9,10 @@ import asyncio
 import json
 import socket
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import psutil
 import pytest
 
@@ -25,7 +23,7 @@ from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect
 from db.recorder import Recorder, RecorderOptions
-from tests.conftest import with_database
+from tests.conftest import create_database, with_database
 from tests.recorder_producer import record_turn
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -66,12 +64,7 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableServer]:
 @pytest.fixture
 async def fault_dsn(pg: RestartableServer):
     """A fresh, migrated database on the restartable server, which is up again after the test."""
-    name = f"faults_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg.dsn)
-    try:
-        await admin.execute(f"create database {name}")
-    finally:
-        await admin.close()
+    name = await create_database(pg.dsn, prefix="faults")
     dsn = with_database(pg.dsn, name)
     conn = await connect(dsn)
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 from db.demo.seed import seed_demo
 from db.migrate import migrate
 from db.pool import connect
-from tests.conftest import drop_database, with_database
+from tests.conftest import create_database, drop_database, with_database
 from tests.e2e.servers import BINARIES, find_binary, missing
 from tests.e2e.services import CallStack
 
@@ -48,12 +47,7 @@ def skip_reason(*binaries: str) -> str | None:
 
 async def create_demo_database(admin_dsn: str) -> tuple[str, str]:
     """A new database, migrated, with the demo tenant: (name, dsn)."""
-    name = f"e2e_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f"create database {name}")
-    finally:
-        await admin.close()
+    name = await create_database(admin_dsn, prefix="e2e")
     dsn = with_database(admin_dsn, name)
     conn = await connect(dsn)
     try:
