@@ -28,7 +28,8 @@ class CallLimits:
     max_identity_refusals: int = MAX_IDENTITY_REFUSALS
     bookings: int = 0
     identity_refusals: int = 0
-    _running: dict[str, int] = field(default_factory=lambda: {"booking": 0, "identity": 0})
+    _running: dict[str, int] = field(default_factory=lambda: {"booking": 0, "identity": 0},
+                                     init=False, repr=False)
 
     @classmethod
     def from_policies(cls, policies: Mapping | None) -> CallLimits:
