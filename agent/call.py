@@ -14,6 +14,7 @@ from livekit import rtc
 
 from agent.recording import CallRecording
 from db.calls import sip
+from db.desk.call_limits import CallLimits
 
 if TYPE_CHECKING:
     from livekit.agents import JobContext
@@ -79,6 +80,7 @@ class FrontDesk:
     config: AgentConfig | None
     caller: Caller = field(default_factory=Caller)
     room: JobContext | None = None  # None in text mode: there is no room
+    limits: CallLimits = field(default_factory=CallLimits)  # identity tries and bookings so far
     outcome: str = "no_action"
     end_reason: str | None = None
     served: bool = False

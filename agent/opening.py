@@ -11,6 +11,7 @@ import asyncpg
 from agent.call import Caller, FrontDesk
 from agent.recording import CallRecording
 from agent.routing import Route, route_call
+from db.desk.call_limits import CallLimits
 
 if TYPE_CHECKING:
     from livekit.agents import JobContext
@@ -51,5 +52,6 @@ async def open_call(
                      recording=CallRecording(recorder, session_id=session_id,
                                              llm_model=models.get("llm_model")),
                      organization_id=route.organization.id, location=route.location,
-                     config=route.config)
+                     config=route.config,
+                     limits=CallLimits.from_policies(route.config.policies if route.config else None))
     return desk, route

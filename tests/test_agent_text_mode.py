@@ -81,6 +81,7 @@ async def test_reschedule_moves_the_same_appointment_and_frees_the_old_time(pool
     result = await call.say(
         "can you move it to two thirty",
         Step(calls=[("reschedule_appointment", {"confirmation_code": original.confirmation_code,
+                                                "customer_name": "Jane Doe",
                                                 "new_start_time": local(day, "14:30")})]),
         Step(text="Moved."))
     result.expect.next_event().is_function_call(name="reschedule_appointment")
@@ -103,7 +104,8 @@ async def test_cancel_frees_the_slot(pool, recorder, tenant):
     [booked] = await appointments_of(pool, tenant.organization_id)
     result = await call.say(
         "please cancel it",
-        Step(calls=[("cancel_appointment", {"confirmation_code": booked.confirmation_code})]),
+        Step(calls=[("cancel_appointment", {"confirmation_code": booked.confirmation_code,
+                                            "customer_name": "Jane Doe"})]),
         Step(text="Cancelled."))
     result.expect.next_event().is_function_call(name="cancel_appointment")
     result.expect.next_event().is_function_call_output(is_error=False)

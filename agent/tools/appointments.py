@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import asyncpg
 from livekit.agents import RunContext, ToolError, function_tool
 
 from agent.call import FrontDesk
 from agent.speech import spoken_time
 from agent.tools._common import parse_date, parse_local_time, speakable_errors
 from db.calls import calls
-from db.desk import appointments, catalog, slots
+from db.desk import appointments, catalog, identity, slots
+from db.desk.identity import IdentityRefused
 from db.desk.slots import BookingRules
 
 
@@ -65,7 +67,8 @@ async def book_appointment(
     phone_number: str | None = None,
 ) -> str:
     """Book an appointment. Only call this after you have read the service, the day and time and
-    the name back to the caller and they said yes.
+    the name back to the caller and they said yes. Read the confirmation code back slowly: it
+    is the only time it is said, and the caller needs it, with their name, to change the booking.
 
     Args:
         service: the service name, e.g. "cleaning"
@@ -78,7 +81,7 @@ async def book_appointment(
     if not phone:
         raise ToolError("ask the caller for a phone number to put on the booking")
     starts_at = parse_local_time(start_time, desk.location.timezone)
-    with speakable_errors():
+    with speakable_errors(), desk.limits.booking():
         async with desk.pool.acquire() as conn, conn.transaction():
             wanted = await catalog.find_service(conn, organization_id=desk.organization_id,
                                                 name=service)
@@ -97,48 +100,42 @@ async def book_appointment(
 
 
 @function_tool
-async def find_appointment(context: RunContext[FrontDesk], confirmation_code: str | None = None) -> str:
-    """Find the caller's upcoming appointments, by confirmation code or, without one, by the
-    number they are calling from.
+async def find_appointment(context: RunContext[FrontDesk], confirmation_code: str,
+                           customer_name: str) -> str:
+    """Find an existing appointment. Ask the caller for its confirmation code and the name it was
+    booked under: both are needed (the number they call from proves nothing). The answer never
+    repeats the code.
 
     Args:
-        confirmation_code: the code the caller gives, if any
+        confirmation_code: the six-character code the caller reads out, e.g. "K7M2XP"
+        customer_name: the name the appointment is under, as the caller says it
     """
     desk = context.userdata
     with speakable_errors():
         async with desk.pool.acquire() as conn:
-            if confirmation_code:
-                found = [await appointments.find_by_code(
-                    conn, code=confirmation_code, organization_id=desk.organization_id)]
-            elif desk.caller.number:
-                found = await appointments.find_by_phone(
-                    conn, organization_id=desk.organization_id, phone=desk.caller.number)
-            else:
-                raise ToolError("ask the caller for their confirmation code")
-    if not found:
-        return "No upcoming appointments for this caller."
-    return "\n".join(
-        f"{a.confirmation_code}: {a.service_name} on {spoken_time(a.starts_at, a.timezone)} "
-        f"({a.status})" for a in found)
+            found = await _identified(desk, conn, confirmation_code, customer_name)
+    with_whom = f" with {found.provider_name}" if found.provider_name else ""
+    return (f"Found: {found.service_name} on {spoken_time(found.starts_at, found.timezone)} at "
+            f"{found.location_name}{with_whom} ({found.status}).")
 
 
 @function_tool
 async def reschedule_appointment(
-    context: RunContext[FrontDesk], confirmation_code: str, new_start_time: str
+    context: RunContext[FrontDesk], confirmation_code: str, customer_name: str, new_start_time: str
 ) -> str:
     """Move an appointment to a new time (the old time is kept if the new one cannot be had).
-    Confirm the new time with the caller first.
+    Confirm the new time with the caller first. Needs the code and the name it was booked under.
 
     Args:
-        confirmation_code: the appointment's confirmation code
+        confirmation_code: the appointment's confirmation code, as the caller reads it out
+        customer_name: the name the appointment is under, as the caller says it
         new_start_time: local start time, YYYY-MM-DDTHH:MM
     """
     desk = context.userdata
     starts_at = parse_local_time(new_start_time, desk.location.timezone)
     with speakable_errors():
         async with desk.pool.acquire() as conn, conn.transaction():
-            current = await appointments.find_by_code(
-                conn, code=confirmation_code, organization_id=desk.organization_id)
+            current = await _identified(desk, conn, confirmation_code, customer_name)
             await calls.start_call(conn, session_id=desk.session_id)
             moved = await appointments.reschedule(
                 conn, appointment_id=current.id, starts_at=starts_at, call_id=desk.call_id,
@@ -151,17 +148,19 @@ async def reschedule_appointment(
 
 
 @function_tool
-async def cancel_appointment(context: RunContext[FrontDesk], confirmation_code: str) -> str:
-    """Cancel an appointment. Confirm with the caller before cancelling.
+async def cancel_appointment(context: RunContext[FrontDesk], confirmation_code: str,
+                             customer_name: str) -> str:
+    """Cancel an appointment. Confirm with the caller before cancelling. Needs the code and the
+    name it was booked under.
 
     Args:
-        confirmation_code: the appointment's confirmation code
+        confirmation_code: the appointment's confirmation code, as the caller reads it out
+        customer_name: the name the appointment is under, as the caller says it
     """
     desk = context.userdata
     with speakable_errors():
         async with desk.pool.acquire() as conn, conn.transaction():
-            current = await appointments.find_by_code(
-                conn, code=confirmation_code, organization_id=desk.organization_id)
+            current = await _identified(desk, conn, confirmation_code, customer_name)
             await calls.start_call(conn, session_id=desk.session_id)
             cancelled = await appointments.cancel(conn, appointment_id=current.id,
                                                   call_id=desk.call_id, reason="caller asked")
@@ -170,6 +169,22 @@ async def cancel_appointment(context: RunContext[FrontDesk], confirmation_code: 
     desk.achieved("appointment_cancelled")
     return f"Cancelled the {cancelled.service_name} on " \
            f"{spoken_time(cancelled.starts_at, cancelled.timezone)}."
+
+
+async def _identified(desk: FrontDesk, conn: asyncpg.Connection, code: str,
+                      name: str) -> appointments.Appointment:
+    """The appointment the caller named by code and name (db.desk.identity), within this call's
+    tries (db.desk.call_limits). Each refused try is a warning in the call's log, without the code
+    or the name given."""
+    try:
+        with desk.limits.identity_attempt():
+            return await identity.identify(conn, organization_id=desk.organization_id,
+                                           code=code, name=name)
+    except IdentityRefused as exc:
+        attempt = desk.limits.identity_refusals
+        desk.recording.event("identity_refused", {"attempt": attempt, "reason": exc.reason},
+                             key=f"identity_refused:{attempt}", severity="warning")
+        raise
 
 
 def _summary(appointment: appointments.Appointment) -> dict:

@@ -21,7 +21,7 @@ EVENT_TYPES = frozenset({
     "tool_call", "tool_result", "agent_state", "user_state", "interruption",
     "false_interruption", "transfer", "escalation", "error", "appointment_booked",
     "appointment_rescheduled", "appointment_cancelled", "digression", "call_ended",
-    "silence_timeout", "max_duration", "usage",
+    "silence_timeout", "max_duration", "usage", "identity_refused",
     # the webhook service (LiveKit lifecycle)
     "track_published", "track_unpublished", "participant_joined", "participant_left",
     "room_started", "room_finished", "egress_ended",

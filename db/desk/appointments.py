@@ -22,6 +22,7 @@ from db.desk.confirmation_codes import UNIQUE_KEY, normalize_code, with_fresh_co
 from db.desk.hours import load_schedule
 from db.desk.phone import DEFAULT_REGION, normalize_phone, require_phone
 from db.desk.slots import (
+    AppointmentInPast,
     BookingContext,
     BookingRules,
     SlotTaken,
@@ -199,6 +200,8 @@ async def reschedule(
     rules, now = rules or BookingRules(), now or datetime.now(UTC)
     async with conn.transaction():
         current = await _confirmed_for_update(conn, appointment_id)
+        if current.starts_at <= now:
+            raise AppointmentInPast()
         ctx = await _prepare(conn, location_id=current.location_id, service_id=current.service_id,
                              provider_id=provider_id or current.provider_id, starts_at=starts_at,
                              rules=rules, now=now)
@@ -219,7 +222,7 @@ async def _confirmed_for_update(conn: asyncpg.Connection, appointment_id: uuid.U
 
 CANCEL = """with a as (update appointments set status = 'cancelled', cancelled_at = $2,
     cancellation_reason = $3, last_call_id = coalesce($4, last_call_id)
-    where id = $1 and status = 'confirmed' returning *) """ + _SELECT.format(source="a")
+    where id = $1 and status = 'confirmed' and starts_at > $2 returning *) """ + _SELECT.format(source="a")
 
 GET = _SELECT.format(source="appointments") + " where a.id = $1"
 
@@ -233,12 +236,15 @@ async def cancel(
     call_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> Appointment:
-    """Cancel a confirmed appointment, freeing its slot. Cancelling it again returns it unchanged."""
+    """Cancel a confirmed appointment that has not started (else AppointmentInPast), freeing its
+    slot. Cancelling it again returns it unchanged."""
     record = await conn.fetchrow(CANCEL, appointment_id, now or datetime.now(UTC), reason, call_id)
     if record is None:
         record = await conn.fetchrow(GET, appointment_id)
         if record is None:
             raise AppointmentNotFound(f"no appointment with id {appointment_id}")
+        if record["status"] == "confirmed":  # the update skipped it: it has started
+            raise AppointmentInPast()
         if record["status"] != "cancelled":
             raise InvalidInput(f"this appointment is {record['status']} and can no longer be cancelled")
     return Appointment.from_record(record)

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from db import errors
+from db.desk.call_limits import DEFAULT_MAX_BOOKINGS
 from db.desk.phone import normalize_phone
 from db.desk.slots import BookingRules
 from db.errors import Conflict, DomainError, InvalidInput, NotFound, repository
@@ -25,8 +26,9 @@ from db.errors import Conflict, DomainError, InvalidInput, NotFound, repository
 log = logging.getLogger(__name__)
 
 INTEGER_POLICIES = ("lead_time_minutes", "max_days_ahead", "buffer_minutes", "max_call_minutes",
-                    "silence_timeout_seconds", "slot_step_minutes")
-DEFAULT_POLICIES = {"max_call_minutes": 15, "silence_timeout_seconds": 20}
+                    "silence_timeout_seconds", "slot_step_minutes", "max_bookings_per_call")
+DEFAULT_POLICIES = {"max_call_minutes": 15, "silence_timeout_seconds": 20,
+                    "max_bookings_per_call": DEFAULT_MAX_BOOKINGS}
 
 
 class ConfigNotFound(NotFound):

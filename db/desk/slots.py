@@ -50,6 +50,11 @@ class TooFarAhead(BookingRefused):
     pass
 
 
+class AppointmentInPast(BookingRefused):
+    def __init__(self) -> None:
+        super().__init__("this appointment has started or is over; it can no longer be moved or cancelled")
+
+
 @dataclass(frozen=True)
 class BookingRules:
     lead_time_minutes: int = 60
