@@ -217,3 +217,27 @@ async def test_two_sessions_racing_for_the_last_slot_book_it_once(pool, recorder
     assert len(booked) == 1
     winner = first if not errors[0] else second
     assert booked[0].call_id == winner.desk.call_id
+
+
+async def test_a_reschedule_from_another_line_keeps_the_appointments_own_time_zone(pool, recorder, tenant):
+    day = next_open_weekday()
+    to_santa_monica = Caller(identity="caller", number=CALLER_NUMBER, dialed_number=LOS_ANGELES_NUMBER,
+                             is_sip=True)
+    first = await open_text_call(pool, recorder, caller=to_santa_monica)
+    await first.say("book a cleaning", book("cleaning", local(day, "10:00")), Step(text="Booked."))
+    await first.hang_up(recorder)
+    [original] = await appointments_of(pool, tenant.organization_id)
+    assert original.location_id == tenant.santa_monica_location_id
+
+    second = await open_text_call(pool, recorder)  # the Midtown line, New York time
+    result = await second.say(
+        "move my Santa Monica cleaning to eleven thirty",
+        Step(calls=[("reschedule_appointment", {"confirmation_code": original.confirmation_code,
+                                                "new_start_time": local(day, "11:30")})]),
+        Step(text="Moved."))
+    result.expect.next_event().is_function_call(name="reschedule_appointment")
+    result.expect.next_event().is_function_call_output(is_error=False)
+    await second.hang_up(recorder)
+    [moved] = await appointments_of(pool, tenant.organization_id)
+    assert moved.id == original.id
+    assert moved.starts_at.astimezone(LA).strftime("%H:%M") == "11:30"
