@@ -124,3 +124,18 @@ async def test_the_database_refuses_two_active_versions_and_bad_policies(conn):
     with pytest.raises(asyncpg.CheckViolationError, match="agent_configs_policies_check"):
         await conn.execute("""update agent_configs set policies = '{"escalation_phone": "911"}'
                                where id = $1""", demo.config_v1_id)
+
+
+async def test_a_slot_step_under_five_minutes_is_refused_in_code_and_by_the_database(conn):
+    demo = await seed_demo(conn)
+    for step in (0, 4):
+        with pytest.raises(InvalidPolicy, match="slot_step_minutes"):
+            configs.validate_policies({"slot_step_minutes": step})
+        with pytest.raises(InvalidPolicy, match="slot_step_minutes"):
+            await configs.create_config(conn, organization_id=demo.organization_id, instructions="x",
+                                        greeting="y", policies={"slot_step_minutes": step})
+    with pytest.raises(asyncpg.CheckViolationError, match="agent_configs_slot_step_check"):
+        await conn.execute("""insert into agent_configs (organization_id, version, instructions, greeting,
+                              policies) values ($1, 99, 'x', 'y', '{"slot_step_minutes": 0}')""",
+                           demo.organization_id)
+    assert configs.validate_policies({"slot_step_minutes": 5}) == {"slot_step_minutes": 5}
