@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from agent.call import Caller
+from agent.receptionist import greeting
 from agent.scripted import Step
+from agent.session import greet
 from agent.speech import spoken_day
 from db.demo.seed import ESCALATION_NUMBER, LOS_ANGELES_NUMBER, NEW_YORK_NUMBER
-from db.desk import appointments, catalog
+from db.desk import appointments, catalog, configs
 from db.recorder import Recorder
 from tests.clock import LA, NY, local, next_holiday, next_open_weekday, today
 from tests.harness import CALLER_NUMBER, demo_tenant, open_text_call, spool_dir, stored
@@ -241,3 +243,19 @@ async def test_a_reschedule_from_another_line_keeps_the_appointments_own_time_zo
     [moved] = await appointments_of(pool, tenant.organization_id)
     assert moved.id == original.id
     assert moved.starts_at.astimezone(LA).strftime("%H:%M") == "11:30"
+
+
+@pytest.mark.parametrize("text", ["Say {0}", "5{", '{"a": 1}', "Hi from {business} {"])
+async def test_configuration_text_with_braces_is_spoken_literally(pool, recorder, tenant, text):
+    async with pool.acquire() as conn:
+        await configs.create_config(conn, organization_id=tenant.organization_id,
+                                    location_id=tenant.midtown_location_id, greeting=text,
+                                    instructions=f"Quote {text} as written.", activate=True)
+    call = await open_text_call(pool, recorder)
+    business = "Bright Smile Dental"
+    said = text.replace("{business}", business)  # our one placeholder in it, the rest as written
+    assert f"Quote {said} as written." in call.session.current_agent.instructions
+    await greet(call.session, call.desk, greeting(call.desk, business=business))
+    await call.hang_up(recorder)
+    report = await stored(pool, call.desk.session_id)
+    assert [(m.role, m.content) for m in report.messages] == [("assistant", said)]

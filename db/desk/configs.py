@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from db import errors
+from db.desk.config_text import check_placeholders
 from db.desk.phone import normalize_phone
 from db.desk.slots import MIN_SLOT_STEP_MINUTES, BookingRules
 from db.errors import Conflict, DomainError, InvalidInput, NotFound, repository
@@ -140,6 +141,8 @@ async def create_config(
     activate: bool = False,
 ) -> AgentConfig:
     """The next version of a scope's configuration (inactive unless `activate`)."""
+    check_placeholders("greeting", greeting)
+    check_placeholders("instructions", instructions)
     values = (label, instructions, greeting, dict(script_overrides or {}), validate_policies(policies),
               language, stt_model, llm_model, tts_model, tts_voice, created_by)
     async with conn.transaction():
