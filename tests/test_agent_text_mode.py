@@ -245,6 +245,32 @@ async def test_a_reschedule_from_another_line_keeps_the_appointments_own_time_zo
     assert moved.starts_at.astimezone(LA).strftime("%H:%M") == "11:30"
 
 
+async def test_a_reschedule_from_another_line_follows_the_appointments_location_rules(pool, recorder, tenant):
+    day = next_open_weekday()
+    to_santa_monica = Caller(identity="caller", number=CALLER_NUMBER, dialed_number=LOS_ANGELES_NUMBER,
+                             is_sip=True)
+    first = await open_text_call(pool, recorder, caller=to_santa_monica)
+    await first.say("book a cleaning", book("cleaning", local(day, "10:00")), Step(text="Booked."))
+    await first.hang_up(recorder)
+    [original] = await appointments_of(pool, tenant.organization_id)
+    async with pool.acquire() as conn:  # Santa Monica now books one day ahead at most
+        await configs.create_config(conn, organization_id=tenant.organization_id,
+                                    location_id=tenant.santa_monica_location_id, greeting="Hi",
+                                    instructions="Be brief.", policies={"max_days_ahead": 1},
+                                    activate=True)
+    second = await open_text_call(pool, recorder)  # Midtown's rules would allow it
+    result = await second.say(
+        "move it to eleven thirty",
+        Step(calls=[("reschedule_appointment", {"confirmation_code": original.confirmation_code,
+                                                "new_start_time": local(day, "11:30")})]),
+        Step(text="I can't move it that far ahead."))
+    result.expect.next_event().is_function_call(name="reschedule_appointment")
+    result.expect.next_event().is_function_call_output(is_error=True)
+    await second.hang_up(recorder)
+    [unmoved] = await appointments_of(pool, tenant.organization_id)
+    assert unmoved.starts_at == original.starts_at
+
+
 @pytest.mark.parametrize("text", ["Say {0}", "5{", '{"a": 1}', "Hi from {business} {"])
 async def test_configuration_text_with_braces_is_spoken_literally(pool, recorder, tenant, text):
     async with pool.acquire() as conn:
