@@ -18,11 +18,11 @@ def _rules(desk: FrontDesk) -> BookingRules:
     return desk.config.booking_rules if desk.config is not None else BookingRules()
 
 
-async def _rules_at(conn, desk: FrontDesk, location_id) -> BookingRules:
-    """The booking rules of another location of the organisation (its own active config)."""
-    if location_id == desk.location.id:
+async def _rules_of(conn, desk: FrontDesk, appointment: appointments.Appointment) -> BookingRules:
+    """The booking rules where the appointment is: this call's, or its location's own config."""
+    if appointment.location_id == desk.location.id:
         return _rules(desk)
-    config = await configs.active_config(conn, location_id=location_id)
+    config = await configs.active_config(conn, location_id=appointment.location_id)
     return config.booking_rules if config is not None else BookingRules()
 
 
@@ -152,7 +152,7 @@ async def reschedule_appointment(
             await calls.start_call(conn, session_id=desk.session_id)
             moved = await appointments.reschedule(
                 conn, appointment_id=current.id, starts_at=starts_at, call_id=desk.call_id,
-                rules=await _rules_at(conn, desk, current.location_id))
+                rules=await _rules_of(conn, desk, current))
     desk.recording.event("appointment_rescheduled",
                          {**_summary(moved), "previous_starts_at": current.starts_at.isoformat()},
                          key=f"rescheduled:{moved.id}:{moved.starts_at.isoformat()}")
