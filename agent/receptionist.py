@@ -10,35 +10,32 @@ from livekit.agents import Agent
 from agent.call import FrontDesk
 from agent.speech import spoken_clock, spoken_day
 from agent.tools import ALL_TOOLS
+from db.desk.config_text import fill
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 
 
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def _values(desk: FrontDesk, business: str, now: datetime) -> _Blank:
+def _values(desk: FrontDesk, business: str, now: datetime) -> dict[str, str]:
     local = now.astimezone(desk.location_tz)
     caller = (f"The caller is phoning from {desk.caller.number}." if desk.caller.number
               else "The caller joined online; ask for a phone number when booking.")
-    return _Blank(business=business, location=desk.location.name, timezone=desk.location.timezone,
-                  today=f"{spoken_day(local)}, {local.year}", now=spoken_clock(local),
-                  caller_line=caller)
+    return dict(business=business, location=desk.location.name, timezone=desk.location.timezone,
+                today=f"{spoken_day(local)}, {local.year}", now=spoken_clock(local),
+                caller_line=caller)
 
 
 def instructions(desk: FrontDesk, *, business: str, now: datetime | None = None) -> str:
     """The base rules (prompts/instructions.md) followed by the active config's instructions."""
     values = _values(desk, business, now or datetime.now(UTC))
-    base = (PROMPTS / "instructions.md").read_text().format_map(values)
+    base = fill((PROMPTS / "instructions.md").read_text(), values)
     extra = getattr(desk.config, "instructions", "") or ""
-    return base + ("\n\n" + extra.format_map(values) if extra else "")
+    return base + ("\n\n" + fill(extra, values) if extra else "")
 
 
 def greeting(desk: FrontDesk, *, business: str) -> str:
     template = getattr(desk.config, "greeting", "") or (PROMPTS / "greeting.txt").read_text()
-    return template.strip().format_map(_values(desk, business, datetime.now(UTC)))
+    # Configuration text is a literal (db.desk.config_text): "Say {0}" is said as written.
+    return fill(template.strip(), _values(desk, business, datetime.now(UTC)))
 
 
 class Receptionist(Agent):

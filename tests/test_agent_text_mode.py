@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from agent.call import Caller
+from agent.receptionist import greeting
 from agent.scripted import Step
+from agent.session import greet
 from agent.speech import spoken_day
 from db.demo.seed import ESCALATION_NUMBER, LOS_ANGELES_NUMBER, NEW_YORK_NUMBER
-from db.desk import appointments, catalog
+from db.desk import appointments, catalog, configs
 from db.recorder import Recorder
 from tests.clock import LA, NY, local, next_holiday, next_open_weekday, today
 from tests.harness import CALLER_NUMBER, demo_tenant, open_text_call, spool_dir, stored
@@ -219,3 +221,71 @@ async def test_two_sessions_racing_for_the_last_slot_book_it_once(pool, recorder
     assert len(booked) == 1
     winner = first if not errors[0] else second
     assert booked[0].call_id == winner.desk.call_id
+
+
+async def test_a_reschedule_from_another_line_keeps_the_appointments_own_time_zone(pool, recorder, tenant):
+    day = next_open_weekday()
+    to_santa_monica = Caller(identity="caller", number=CALLER_NUMBER, dialed_number=LOS_ANGELES_NUMBER,
+                             is_sip=True)
+    first = await open_text_call(pool, recorder, caller=to_santa_monica)
+    await first.say("book a cleaning", book("cleaning", local(day, "10:00")), Step(text="Booked."))
+    await first.hang_up(recorder)
+    [original] = await appointments_of(pool, tenant.organization_id)
+    assert original.location_id == tenant.santa_monica_location_id
+
+    second = await open_text_call(pool, recorder)  # the Midtown line, New York time
+    result = await second.say(
+        "move my Santa Monica cleaning to eleven thirty",
+        Step(calls=[("reschedule_appointment", {"confirmation_code": original.confirmation_code,
+                                                "customer_name": "Jane Doe",
+                                                "new_start_time": local(day, "11:30")})]),
+        Step(text="Moved."))
+    result.expect.next_event().is_function_call(name="reschedule_appointment")
+    result.expect.next_event().is_function_call_output(is_error=False)
+    await second.hang_up(recorder)
+    [moved] = await appointments_of(pool, tenant.organization_id)
+    assert moved.id == original.id
+    assert moved.starts_at.astimezone(LA).strftime("%H:%M") == "11:30"
+
+
+async def test_a_reschedule_from_another_line_follows_the_appointments_location_rules(pool, recorder, tenant):
+    day = next_open_weekday()
+    to_santa_monica = Caller(identity="caller", number=CALLER_NUMBER, dialed_number=LOS_ANGELES_NUMBER,
+                             is_sip=True)
+    first = await open_text_call(pool, recorder, caller=to_santa_monica)
+    await first.say("book a cleaning", book("cleaning", local(day, "10:00")), Step(text="Booked."))
+    await first.hang_up(recorder)
+    [original] = await appointments_of(pool, tenant.organization_id)
+    async with pool.acquire() as conn:  # Santa Monica now books one day ahead at most
+        await configs.create_config(conn, organization_id=tenant.organization_id,
+                                    location_id=tenant.santa_monica_location_id, greeting="Hi",
+                                    instructions="Be brief.", policies={"max_days_ahead": 1},
+                                    activate=True)
+    second = await open_text_call(pool, recorder)  # Midtown's rules would allow it
+    result = await second.say(
+        "move it to eleven thirty",
+        Step(calls=[("reschedule_appointment", {"confirmation_code": original.confirmation_code,
+                                                "customer_name": "Jane Doe",
+                                                "new_start_time": local(day, "11:30")})]),
+        Step(text="I can't move it that far ahead."))
+    result.expect.next_event().is_function_call(name="reschedule_appointment")
+    result.expect.next_event().is_function_call_output(is_error=True)
+    await second.hang_up(recorder)
+    [unmoved] = await appointments_of(pool, tenant.organization_id)
+    assert unmoved.starts_at == original.starts_at
+
+
+@pytest.mark.parametrize("text", ["Say {0}", "5{", '{"a": 1}', "Hi from {business} {"])
+async def test_configuration_text_with_braces_is_spoken_literally(pool, recorder, tenant, text):
+    async with pool.acquire() as conn:
+        await configs.create_config(conn, organization_id=tenant.organization_id,
+                                    location_id=tenant.midtown_location_id, greeting=text,
+                                    instructions=f"Quote {text} as written.", activate=True)
+    call = await open_text_call(pool, recorder)
+    business = "Bright Smile Dental"
+    said = text.replace("{business}", business)  # our one placeholder in it, the rest as written
+    assert f"Quote {said} as written." in call.session.current_agent.instructions
+    await greet(call.session, call.desk, greeting(call.desk, business=business))
+    await call.hang_up(recorder)
+    report = await stored(pool, call.desk.session_id)
+    assert [(m.role, m.content) for m in report.messages] == [("assistant", said)]

@@ -10,6 +10,7 @@ import pytest
 
 from db.demo.seed import ESCALATION_NUMBER, seed_demo
 from db.desk import configs
+from db.desk.config_text import UnknownPlaceholder, fill
 from db.desk.configs import InvalidPolicy
 from db.desk.slots import BookingRules
 from db.errors import InvalidInput
@@ -124,3 +125,35 @@ async def test_the_database_refuses_two_active_versions_and_bad_policies(conn):
     with pytest.raises(asyncpg.CheckViolationError, match="agent_configs_policies_check"):
         await conn.execute("""update agent_configs set policies = '{"escalation_phone": "911"}'
                                where id = $1""", demo.config_v1_id)
+
+
+async def test_a_slot_step_under_five_minutes_is_refused_in_code_and_by_the_database(conn):
+    demo = await seed_demo(conn)
+    for step in (0, 4):
+        with pytest.raises(InvalidPolicy, match="slot_step_minutes"):
+            configs.validate_policies({"slot_step_minutes": step})
+        with pytest.raises(InvalidPolicy, match="slot_step_minutes"):
+            await configs.create_config(conn, organization_id=demo.organization_id, instructions="x",
+                                        greeting="y", policies={"slot_step_minutes": step})
+    with pytest.raises(asyncpg.CheckViolationError, match="agent_configs_slot_step_check"):
+        await conn.execute("""insert into agent_configs (organization_id, version, instructions, greeting,
+                              policies) values ($1, 99, 'x', 'y', '{"slot_step_minutes": 0}')""",
+                           demo.organization_id)
+    assert configs.validate_policies({"slot_step_minutes": 5}) == {"slot_step_minutes": 5}
+
+
+async def test_configuration_text_is_literal_and_unknown_placeholders_are_refused(conn):
+    demo = await seed_demo(conn)
+    for text in ("Say {0}", "5{", '{"a": 1}', "}{", "Hello {business}"):
+        config = await configs.create_config(conn, organization_id=demo.organization_id,
+                                             instructions=text, greeting=text)
+        assert config.greeting == text
+    with pytest.raises(UnknownPlaceholder, match=r"greeting has unknown placeholder\(s\) \{buisness\}"):
+        await configs.create_config(conn, organization_id=demo.organization_id, instructions="x",
+                                    greeting="Thanks for calling {buisness}")
+    with pytest.raises(UnknownPlaceholder, match="instructions"):
+        await configs.create_config(conn, organization_id=demo.organization_id, greeting="x",
+                                    instructions="Mention {today} and {0} and {tomorrow}")
+    # One pass: a value holding a placeholder is inserted as it is, never read again.
+    assert fill("{business} {0} {location}", {"business": "{location}", "location": "Midtown"}) == (
+        "{location} {0} Midtown")

@@ -11,10 +11,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from db.calls import calls, participants
+from db.calls import calls, lifecycle, participants
 from db.demo.seed import seed_demo
 from db.desk import appointments, hours, knowledge, organizations
 from db.desk.slots import BookingRules
+from db.errors import NotFound
 from db.pool import connect
 from tests.clock import monday
 from tests.frontdesk_helpers import make_shop
@@ -137,3 +138,63 @@ async def test_admins_see_every_organisation_and_strangers_none(tenants, signed_
     stranger = await signed_in({"sub": str(uuid.uuid4())})
     assert await organisations_seen(stranger) == {table: set() for table in TABLES}
     assert await stranger.fetchval("select count(*) from voice_calls") == 0
+
+
+RLS_REFUSED = pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security")
+INSERT_CALL = """insert into voice_calls (session_id, user_id, organization_id, location_id)
+                 values ($1, $2, $3, $4)"""
+
+
+async def locations_of(conn, organization_id) -> list[uuid.UUID]:
+    return [r["id"] for r in await conn.fetch(
+        "select id from locations where organization_id = $1 order by slug", organization_id)]
+
+
+async def test_a_non_member_cannot_put_a_call_into_another_organisation(tenants, signed_in, conn):
+    a, b = tenants
+    ben = await signed_in({"sub": str(BEN)})
+    with RLS_REFUSED:
+        await ben.execute(INSERT_CALL, "RM_ben_in_a", BEN, a, None)
+    await ben.execute(INSERT_CALL, "RM_ben_in_b", BEN, b, (await locations_of(conn, b))[0])
+    await ben.execute("update voice_calls set organization_id = $1 where session_id = 'RM_ben_in_b'", b)
+    with RLS_REFUSED:
+        await ben.execute("update voice_calls set organization_id = $1, location_id = null "
+                          "where session_id = 'RM_ben_in_b'", a)
+    ann = await signed_in({"sub": str(ANN)})
+    await ann.execute(INSERT_CALL, "RM_ann", ANN, a, (await locations_of(conn, a))[0])
+    await ann.execute(INSERT_CALL, "RM_ann_private", ANN, None, None)
+    rows = await conn.fetch("select session_id, organization_id from voice_calls where user_id is not null")
+    assert {r["session_id"]: r["organization_id"] for r in rows} == {
+        "RM_ben_in_b": b, "RM_ann": a, "RM_ann_private": None}
+
+
+async def test_a_member_cannot_write_the_turns_of_another_organisations_call(tenants, signed_in, conn):
+    a, _ = tenants
+    call_a = await conn.fetchval("select id from voice_calls where session_id = 'RM_a'")
+    ben = await signed_in({"sub": str(BEN)})
+    writes = (
+        "insert into call_participants (call_id, participant_sid, participant_identity)"
+        " values ($1, 'PA_x', 'x')",
+        "insert into voice_messages (call_id, sequence_number, item_id, role) values ($1, 90, 'i', 'user')",
+        "insert into call_events (id, call_id, event_type) values (gen_random_uuid(), $1, 'error')",
+    )
+    for statement in writes:
+        with RLS_REFUSED:
+            await ben.execute(statement, call_a)
+    for table in ("call_participants", "voice_messages", "call_events"):
+        moved = await ben.execute(f"update {table} set call_id = call_id where call_id = $1", call_a)
+        assert moved == "UPDATE 0"
+    assert await conn.fetchval("select count(*) from voice_messages where call_id = $1", call_a) == 0
+
+
+async def test_a_calls_location_belongs_to_its_organisation(tenants, signed_in, conn):
+    a, b = tenants
+    location_b = (await locations_of(conn, b))[0]
+    ann = await signed_in({"sub": str(ANN)})
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="voice_calls_location_org_fkey"):
+        await ann.execute(INSERT_CALL, "RM_ann_elsewhere", ANN, a, location_b)
+    with pytest.raises(NotFound, match="organisation"):
+        await lifecycle.route_to_location(conn, session_id="RM_a", location_id=location_b,
+                                          organization_id=b)
+    assert await lifecycle.route_to_location(conn, session_id="RM_a", organization_id=a,
+                                             location_id=(await locations_of(conn, a))[0])

@@ -3,6 +3,7 @@ hours, DST changes, existing appointments with buffers, lead time and how far ah
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from db.demo.seed import seed_demo
 from db.desk import appointments, hours, locations, public_holidays
 from db.desk.public_holidays import InvalidHolidaySetting, UnknownHolidayCalendar, holiday_names
-from db.desk.slots import BookingRules, available_slots
+from db.desk.slots import BookingRules, InvalidBookingRules, available_slots
 from db.errors import Conflict, InvalidInput
 from tests.clock import LA, MONDAY, NY, at, monday, next_holiday, on
 from tests.frontdesk_helpers import make_shop
@@ -226,3 +227,15 @@ async def test_without_a_provider_named_any_qualified_provider_may_take_the_slot
         provider_id=demo.providers["Dr. Laura Gomez"], start_date=MONDAY,
         end_date=MONDAY, rules=NO_LEAD, now=SUNDAY_BEFORE)
     assert local_times(gomez_only)[0] == "10:00"
+
+
+async def test_slot_search_with_a_zero_step_raises_instead_of_looping(conn):
+    demo = await seed_demo(conn)
+    # limit=3 with a free first slot: without the guard a step of 0 returns that slot three times
+    # (the test fails) rather than looping forever; asyncio.timeout bounds whatever else waits.
+    async with asyncio.timeout(10):
+        with pytest.raises(InvalidBookingRules, match="at least 5 minutes"):
+            await available_slots(
+                conn, location_id=demo.midtown_location_id, service_id=demo.services["Dental cleaning"],
+                start_date=MONDAY, end_date=MONDAY, now=SUNDAY_BEFORE, limit=3,
+                rules=BookingRules.from_policies({"slot_step_minutes": 0, "lead_time_minutes": 0}))

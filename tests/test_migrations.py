@@ -160,3 +160,35 @@ async def test_cli_migrate_twice_then_status(empty_dsn, repo_root):
     assert after.returncode == 0, after.stderr
     assert f"{len(names)} applied, 0 pending" in after.stdout
     assert "pending" not in after.stdout.replace("0 pending", "")
+
+
+async def test_issue_11_migrations_fix_rows_that_break_their_constraints(empty_conn, repo_root, tmp_path):
+    """A call pointing at another organisation's location loses that location (its organisation
+    stays); a configuration's slot step under 5 becomes 5. Found by name: numbers may change."""
+    real = sorted((repo_root / "sql").glob("*.sql"))
+    split = min(i for i, p in enumerate(real)
+                if p.name.endswith(("_call_tenancy.sql", "_slot_step_policy.sql")))
+    folder = tmp_path / "sql"
+    folder.mkdir()
+    for path in real[:split]:
+        shutil.copy(path, folder)
+    await migrate(empty_conn, sql_dir=folder)
+    a, b = [await empty_conn.fetchval(
+        "insert into organizations (name, slug) values ($1, $1) returning id", slug) for slug in ("a", "b")]
+    location_b = await empty_conn.fetchval(
+        """insert into locations (organization_id, slug, name, timezone, address_line1, city, region,
+           postal_code) values ($1, 'main', 'Main', 'America/New_York', '1 Main St', 'Albany', 'NY',
+           '12207') returning id""", b)
+    call = await empty_conn.fetchval("""insert into voice_calls (session_id, organization_id, location_id)
+                                        values ('RM_mixed', $1, $2) returning id""", a, location_b)
+    config = await empty_conn.fetchval(
+        """insert into agent_configs (organization_id, version, instructions, greeting, policies)
+           values ($1, 1, 'x', 'y', '{"slot_step_minutes": 0, "other": 1}') returning id""", a)
+    for path in real[split:]:
+        shutil.copy(path, folder)
+    assert await migrate(empty_conn, sql_dir=folder) == [p.name for p in real[split:]]
+    row = await empty_conn.fetchrow(
+        "select organization_id, location_id from voice_calls where id = $1", call)
+    assert tuple(row) == (a, None)
+    policies = await empty_conn.fetchval("select policies from agent_configs where id = $1", config)
+    assert policies == {"slot_step_minutes": 5, "other": 1}

@@ -11,13 +11,21 @@ from agent.call import FrontDesk
 from agent.speech import spoken_time
 from agent.tools._common import parse_date, parse_local_time, speakable_errors
 from db.calls import calls
-from db.desk import appointments, catalog, identity, slots
+from db.desk import appointments, catalog, configs, identity, slots
 from db.desk.identity import IdentityRefused
 from db.desk.slots import BookingRules
 
 
 def _rules(desk: FrontDesk) -> BookingRules:
     return desk.config.booking_rules if desk.config is not None else BookingRules()
+
+
+async def _rules_of(conn, desk: FrontDesk, appointment: appointments.Appointment) -> BookingRules:
+    """The booking rules where the appointment is: this call's, or its location's own config."""
+    if appointment.location_id == desk.location.id:
+        return _rules(desk)
+    config = await configs.active_config(conn, location_id=appointment.location_id)
+    return config.booking_rules if config is not None else BookingRules()
 
 
 @function_tool
@@ -129,17 +137,19 @@ async def reschedule_appointment(
     Args:
         confirmation_code: the appointment's confirmation code, as the caller reads it out
         customer_name: the name the appointment is under, as the caller says it
-        new_start_time: local start time, YYYY-MM-DDTHH:MM
+        new_start_time: start time, YYYY-MM-DDTHH:MM, local to the appointment's location
     """
     desk = context.userdata
-    starts_at = parse_local_time(new_start_time, desk.location.timezone)
     with speakable_errors():
         async with desk.pool.acquire() as conn, conn.transaction():
             current = await _identified(desk, conn, confirmation_code, customer_name)
+            # The appointment's own location decides (time zone, hours, rules), not the one the
+            # caller dialed: a Santa Monica 11:30 is 11:30 Pacific from the Midtown line too.
+            starts_at = parse_local_time(new_start_time, current.timezone)
             await calls.start_call(conn, session_id=desk.session_id)
             moved = await appointments.reschedule(
                 conn, appointment_id=current.id, starts_at=starts_at, call_id=desk.call_id,
-                rules=_rules(desk))
+                rules=await _rules_of(conn, desk, current))
     desk.recording.event("appointment_rescheduled",
                          {**_summary(moved), "previous_starts_at": current.starts_at.isoformat()},
                          key=f"rescheduled:{moved.id}:{moved.starts_at.isoformat()}")

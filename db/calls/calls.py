@@ -38,6 +38,7 @@ CONSTRAINTS = errors.constraints({
     "voice_calls_closed_by_check": (InvalidInput, "closed_by must be 'agent' or 'webhook'"),
     "voice_calls_organization_id_fkey": (NotFound, "no organisation with this id"),
     "voice_calls_location_id_fkey": (NotFound, "no location with this id"),
+    "voice_calls_location_org_fkey": (NotFound, "no such location in the call's organisation"),
     "voice_calls_agent_config_id_fkey": (NotFound, "no agent config with this id"),
     "call_analyses_call_id_fkey": CALL_NOT_FOUND,
 })

@@ -19,8 +19,9 @@ import asyncpg
 
 from db import errors
 from db.desk.call_limits import DEFAULT_MAX_BOOKINGS
+from db.desk.config_text import check_placeholders
 from db.desk.phone import normalize_phone
-from db.desk.slots import BookingRules
+from db.desk.slots import MIN_SLOT_STEP_MINUTES, BookingRules
 from db.errors import Conflict, DomainError, InvalidInput, NotFound, repository
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ CONSTRAINTS = errors.constraints({
     "agent_configs_script_overrides_check": (InvalidInput, "script overrides must be a JSON object"),
     "agent_configs_policies_check": (
         InvalidInput, "policies must be an object of non-negative numbers and an E.164 escalation_phone"),
+    "agent_configs_slot_step_check": (
+        InvalidInput, f"policy slot_step_minutes must be at least {MIN_SLOT_STEP_MINUTES}"),
     "agent_configs_scope_version_key": (Conflict, "this version already exists in this scope"),
     "agent_configs_one_active_key": (Conflict, "another version of this scope is active"),
 })
@@ -90,12 +93,15 @@ _COLUMNS = ", ".join(f.name for f in fields(AgentConfig))
 
 
 def validate_policies(policies: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Policies as stored: known numbers are non-negative integers, escalation_phone is E.164."""
+    """Policies as stored: known numbers are non-negative integers (slot_step_minutes at least 5),
+    escalation_phone is E.164."""
     result = dict(policies or {})
     for key in INTEGER_POLICIES:
         value = result.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise InvalidPolicy(f"policy {key} must be a whole number of 0 or more, not {value!r}")
+    if result.get("slot_step_minutes") is not None and result["slot_step_minutes"] < MIN_SLOT_STEP_MINUTES:
+        raise InvalidPolicy(f"policy slot_step_minutes must be at least {MIN_SLOT_STEP_MINUTES}")
     if result.get("escalation_phone"):
         number = normalize_phone(str(result["escalation_phone"]))
         if number is None:
@@ -137,6 +143,8 @@ async def create_config(
     activate: bool = False,
 ) -> AgentConfig:
     """The next version of a scope's configuration (inactive unless `activate`)."""
+    check_placeholders("greeting", greeting)
+    check_placeholders("instructions", instructions)
     values = (label, instructions, greeting, dict(script_overrides or {}), validate_policies(policies),
               language, stt_model, llm_model, tts_model, tts_voice, created_by)
     async with conn.transaction():

@@ -55,12 +55,25 @@ class AppointmentInPast(BookingRefused):
         super().__init__("this appointment has started or is over; it can no longer be moved or cancelled")
 
 
+class InvalidBookingRules(DomainError):
+    pass
+
+
+MIN_SLOT_STEP_MINUTES = 5
+
+
 @dataclass(frozen=True)
 class BookingRules:
     lead_time_minutes: int = 60
     max_days_ahead: int = 60
     buffer_minutes: int = 0
     slot_step_minutes: int = 30
+
+    def __post_init__(self) -> None:
+        # A step of 0 would make slot search loop forever (and the call go silent).
+        if self.slot_step_minutes < MIN_SLOT_STEP_MINUTES:
+            raise InvalidBookingRules(f"slots are at least {MIN_SLOT_STEP_MINUTES} minutes apart, "
+                                      f"not {self.slot_step_minutes}")
 
     @classmethod
     def from_policies(cls, policies: Mapping | None) -> BookingRules:
