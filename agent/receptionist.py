@@ -32,6 +32,8 @@ def instructions(desk: FrontDesk, *, business: str, now: datetime | None = None)
     """The base rules (prompts/instructions.md) followed by the active config's instructions."""
     values = _values(desk, business, now or datetime.now(UTC))
     base = (PROMPTS / "instructions.md").read_text().format_map(values)
+    if desk.offline:
+        base += "\n\n" + (PROMPTS / "offline.md").read_text()
     extra = getattr(desk.config, "instructions", "") or ""
     return base + ("\n\n" + extra.format_map(values) if extra else "")
 

@@ -87,3 +87,31 @@ async def route_call(conn: asyncpg.Connection, *, caller: Caller, metadata: dict
     organization = await organizations.get_organization(conn, id=location.organization_id)
     config = await configs.active_config(conn, location_id=location.id)
     return Route(organization=organization, location=location, config=config, routed_by=routed_by)
+
+
+class RouteCache:
+    """The last route each way of reaching a location took, kept per process, so that a call
+    arriving while Postgres is away is still answered with its location's last known
+    configuration (agent.opening.open_call). Filled on every successful route."""
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], Route] = {}
+
+    def remember(self, route: Route, *, caller: Caller, metadata: dict,
+                 default_organization_slug: str | None) -> None:
+        for way, key in _keys(caller, metadata, default_organization_slug):
+            if way == route.routed_by:
+                self._routes[(way, key)] = route
+
+    def recall(self, *, caller: Caller, metadata: dict,
+               default_organization_slug: str | None) -> Route | None:
+        """The route this call would most likely take, by the same precedence as route_call."""
+        keys = _keys(caller, metadata, default_organization_slug)
+        return next((self._routes[k] for k in keys if k in self._routes), None)
+
+
+def _keys(caller: Caller, metadata: dict, slug: str | None) -> list[tuple[str, str]]:
+    number = metadata.get("location_number") or metadata.get("dialed_number")
+    candidates = [("dialed_number", caller.dialed_number), ("metadata", metadata.get("location_id")),
+                  ("metadata", number), ("default", slug)]
+    return [(way, str(key)) for way, key in candidates if key]

@@ -35,6 +35,10 @@ from db.errors import Conflict, InvalidInput, NotFound, repository
 log = logging.getLogger(__name__)
 
 
+# Longer than any name a person gives on the phone: more is a model (or a caller) running on.
+MAX_NAME_LENGTH = 100
+
+
 class AppointmentNotFound(NotFound):
     pass
 
@@ -161,6 +165,8 @@ async def book(
     rules, now = rules or BookingRules(), now or datetime.now(UTC)
     if not (customer_name or "").strip():
         raise InvalidInput("the customer's name is required")
+    if len(customer_name.strip()) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"a name can be at most {MAX_NAME_LENGTH} characters; ask for a shorter form")
     ctx = await _prepare(conn, location_id=location_id, service_id=service_id, provider_id=provider_id,
                          starts_at=starts_at, rules=rules, now=now)
     phone = require_phone(customer_phone, region=ctx.country)
