@@ -188,6 +188,7 @@ async def test_a_killed_process_spool_is_replayed_once_by_the_next(pg, fault_dsn
     await asyncio.to_thread(pg.start)
     rec = Recorder(fault_dsn, spool_dir=spool_dir, options=QUIET)
     await rec.start()
+    assert orphan.exists()  # start() returned without replaying it: that runs in the background
     await rec.replay_orphans()  # waits for the start's background replay of the orphan
     replayed = rec.stats()
     assert not orphan.exists() and replayed.orphan_spools_replayed == 1
