@@ -57,10 +57,14 @@ async def test_a_call_while_postgres_is_away_is_answered_from_the_cached_route(p
         await demo_tenant(pool)
         earlier = await open_text_call(pool, recorder, routes=routes)  # fills the cache
         assert not earlier.desk.offline
+        await earlier.say("hello", Step(text="Hi."))
         await earlier.hang_up(recorder)
 
+        # A second job in the same room, as after a worker crash, while Postgres is away: it
+        # cannot read where the first job's turns ended, and numbers its own from the clock.
         await asyncio.to_thread(pg.stop)
-        call = await asyncio.wait_for(open_text_call(pool, recorder, routes=routes), 5)
+        call = await asyncio.wait_for(open_text_call(pool, recorder, routes=routes,
+                                                     session_id=earlier.desk.session_id), 5)
         assert call.desk.offline and call.desk.location == earlier.desk.location
         assert "cannot book" in call.session.current_agent.instructions
         result = await call.say("book me a cleaning", Step(calls=[("book_appointment", {
@@ -79,7 +83,9 @@ async def test_a_call_while_postgres_is_away_is_answered_from_the_cached_route(p
         assert recorder.stats().dead_lettered == 0
         stored = await stored_call(pool, call.desk.session_id)
         assert stored.call.status == "completed" and stored.call.metadata["route"] == "cached"
-        assert [m.content for m in stored.messages] == ["book me a cleaning", "I can take a message."]
+        assert [m.content for m in stored.messages] == [
+            "hello", "Hi.", "book me a cleaning", "I can take a message."]
+        assert [m.sequence_number for m in stored.messages][:2] == [0, 1]
         assert "tool_result" in stored.event_types
     finally:
         await recorder.close()
