@@ -1,8 +1,8 @@
 """Always answer: a call arriving while Postgres is away is answered with its location's last
 known route (cached by the process on an earlier call; here as a second job in that call's room),
-the receptionist says it cannot book, the
-booking tool says the system is not answering, and the call's rows wait in the spool until
-Postgres is back. The server is a restartable embedded Postgres of this module's own."""
+the receptionist says it cannot book, the booking tool says the system is not answering, and the
+call's rows wait in the spool until Postgres is back. The server is a restartable embedded
+Postgres of this module's own."""
 
 from __future__ import annotations
 
