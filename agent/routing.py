@@ -90,28 +90,25 @@ async def route_call(conn: asyncpg.Connection, *, caller: Caller, metadata: dict
 
 
 class RouteCache:
-    """The last route each way of reaching a location took, kept per process, so that a call
-    arriving while Postgres is away is still answered with its location's last known
-    configuration (agent.opening.open_call). Filled on every successful route."""
+    """The route each way of reaching us last took, kept per process, so that a call arriving
+    while Postgres is away is still answered with its location's last known configuration
+    (agent.opening.open_call). Filled on every successful route, keyed by everything route_call
+    reads (the number dialled, the metadata that routes, the default): only a call that would
+    route the same way is answered from it, never another business's line by the default."""
 
     def __init__(self) -> None:
-        self._routes: dict[tuple[str, str], Route] = {}
+        self._routes: dict[tuple[str | None, ...], Route] = {}
 
     def remember(self, route: Route, *, caller: Caller, metadata: dict,
                  default_organization_slug: str | None) -> None:
-        for way, key in _keys(caller, metadata, default_organization_slug):
-            if way == route.routed_by:
-                self._routes[(way, key)] = route
+        self._routes[_key(caller, metadata, default_organization_slug)] = route
 
     def recall(self, *, caller: Caller, metadata: dict,
                default_organization_slug: str | None) -> Route | None:
-        """The route this call would most likely take, by the same precedence as route_call."""
-        keys = _keys(caller, metadata, default_organization_slug)
-        return next((self._routes[k] for k in keys if k in self._routes), None)
+        return self._routes.get(_key(caller, metadata, default_organization_slug))
 
 
-def _keys(caller: Caller, metadata: dict, slug: str | None) -> list[tuple[str, str]]:
+def _key(caller: Caller, metadata: dict, slug: str | None) -> tuple[str | None, ...]:
     number = metadata.get("location_number") or metadata.get("dialed_number")
-    candidates = [("dialed_number", caller.dialed_number), ("metadata", metadata.get("location_id")),
-                  ("metadata", number), ("default", slug)]
-    return [(way, str(key)) for way, key in candidates if key]
+    return tuple(str(v) if v else None
+                 for v in (caller.dialed_number, metadata.get("location_id"), number, slug))

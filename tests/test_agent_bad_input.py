@@ -13,7 +13,7 @@ import pytest
 from agent.call import Caller
 from agent.opening import open_call
 from agent.resources import pool_options
-from agent.routing import NoRoute, route_call
+from agent.routing import NoRoute, RouteCache, route_call
 from agent.scripted import Step
 from agent.settings import Settings
 from db.demo.data import ORGANIZATION
@@ -162,3 +162,16 @@ async def test_a_second_job_in_the_same_room_continues_the_calls_record(pool, re
     turns = [e.turn_index for e in call.events if e.event_type == "escalation"]
     assert turns[1] > turns[0]
 
+
+
+async def test_the_route_cache_answers_only_a_call_that_would_route_the_same_way(pool, tenant):
+    routes = RouteCache()
+    odd = Caller(identity="caller", dialed_number="anonymous", is_sip=True)
+    async with pool.acquire() as conn:
+        route = await route_call(conn, caller=odd, metadata={},
+                                 default_organization_slug=ORGANIZATION["slug"])
+    routes.remember(route, caller=odd, metadata={}, default_organization_slug=ORGANIZATION["slug"])
+    assert routes.recall(caller=odd, metadata={}, default_organization_slug=ORGANIZATION["slug"]) == route
+    # A line nobody has called since the process started is not guessed from the default.
+    line = Caller(identity="caller", dialed_number=NEW_YORK_NUMBER, is_sip=True)
+    assert routes.recall(caller=line, metadata={}, default_organization_slug=ORGANIZATION["slug"]) is None
