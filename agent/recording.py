@@ -49,7 +49,7 @@ class CallRecording:
     def __init__(self, recorder: Any, *, session_id: str, llm_model: str | None = None,
                  first_turn: int = 0) -> None:
         """`first_turn`: the sequence number of this job's first message, after those of the
-        jobs that had the call before it (agent.opening.first_turn)."""
+        jobs that had the call before it (agent.opening.open_call, time_turn)."""
         self.recorder = recorder
         self.session_id = session_id
         self.call_id = ids.call_id(session_id)
