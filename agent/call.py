@@ -86,6 +86,7 @@ class FrontDesk:
     served: bool = False
     closed: bool = False
     ended_at: datetime | None = None
+    offline: bool = False  # opened while Postgres was away, with the location's cached route
 
     @property
     def call_id(self) -> uuid.UUID:

@@ -28,6 +28,8 @@ def instructions(desk: FrontDesk, *, business: str, now: datetime | None = None)
     """The base rules (prompts/instructions.md) followed by the active config's instructions."""
     values = _values(desk, business, now or datetime.now(UTC))
     base = fill((PROMPTS / "instructions.md").read_text(), values)
+    if desk.offline:
+        base += "\n\n" + (PROMPTS / "offline.md").read_text()
     extra = getattr(desk.config, "instructions", "") or ""
     return base + ("\n\n" + fill(extra, values) if extra else "")
 

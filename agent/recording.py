@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,14 +46,20 @@ def _latencies(report: dict[str, Any]) -> dict[str, float]:
 class CallRecording:
     """Attach to an AgentSession; writes its turns and events for the call `session_id`."""
 
-    def __init__(self, recorder: Any, *, session_id: str, llm_model: str | None = None) -> None:
+    def __init__(self, recorder: Any, *, session_id: str, llm_model: str | None = None,
+                 first_turn: int = 0) -> None:
+        """`first_turn`: the sequence number of this job's first message, after those of the
+        jobs that had the call before it (agent.opening.open_call, time_turn)."""
         self.recorder = recorder
         self.session_id = session_id
         self.call_id = ids.call_id(session_id)
         self.llm_model = llm_model
-        self._sequence = itertools.count()
+        self._sequence = itertools.count(first_turn)
+        # Events without a natural key are numbered per job: the job's own prefix keeps a second
+        # job in the same room from deriving the first one's event ids (and being skipped).
+        self._job_key = uuid.uuid4().hex[:12]
         self._event_keys = itertools.count()
-        self._turns = 0
+        self._turns = first_turn
         self._pending_tokens = (0, 0)  # (prompt, completion) since the last assistant message
         self._started_tools: set[str] = set()
         self.transcript: list[str] = []
@@ -72,7 +79,7 @@ class CallRecording:
               severity: str = "info", occurred_at: datetime | None = None) -> None:
         """Record one call event. `key` (unique within the call) makes a re-record a no-op."""
         self.recorder.event(Event(
-            id=ids.event_id(self.call_id, key or f"{event_type}:{next(self._event_keys)}"),
+            id=ids.event_id(self.call_id, key or f"{event_type}:{self._job_key}:{next(self._event_keys)}"),
             call_id=self.call_id,
             event_type=event_type,
             payload=payload or {},

@@ -12,11 +12,19 @@ from typing import Any
 import asyncpg
 
 from agent.providers import ProviderFactory, load_factory
+from agent.routing import RouteCache
 from agent.settings import Settings
 from db.pool import create_pool
 from db.recorder import Recorder, RecorderOptions
 
 log = logging.getLogger(__name__)
+
+
+def pool_options(settings: Settings) -> dict[str, Any]:
+    """The agent pool's timeouts (create_pool keyword arguments): every query of a call is bounded."""
+    return {"timeout": settings.connect_timeout_seconds,
+            "server_settings": {"statement_timeout": str(settings.statement_timeout_ms),
+                                "lock_timeout": str(settings.lock_timeout_ms)}}
 
 
 @dataclass
@@ -26,6 +34,7 @@ class Resources:
     vad: Any = None
     pool: asyncpg.Pool | None = None
     recorder: Recorder | None = None
+    routes: RouteCache = field(default_factory=RouteCache)  # answers calls while Postgres is away
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -43,7 +52,8 @@ class Resources:
         async with self._lock:
             if self.pool is None:
                 dsn = self.settings.database_url or os.environ["DATABASE_URL"]
-                self.pool = await create_pool(dsn, min_size=1, max_size=5)
+                # min_size=0: a worker whose Postgres is away still starts and answers calls.
+                self.pool = await create_pool(dsn, min_size=0, max_size=5, **pool_options(self.settings))
                 options = RecorderOptions(flush_interval=self.settings.recorder_flush_seconds)
                 self.recorder = Recorder(dsn, spool_dir=self.settings.spool_dir, name="agent",
                                          options=options)

@@ -87,3 +87,28 @@ async def route_call(conn: asyncpg.Connection, *, caller: Caller, metadata: dict
     organization = await organizations.get_organization(conn, id=location.organization_id)
     config = await configs.active_config(conn, location_id=location.id)
     return Route(organization=organization, location=location, config=config, routed_by=routed_by)
+
+
+class RouteCache:
+    """The route each way of reaching us last took, kept per process, so that a call arriving
+    while Postgres is away is still answered with its location's last known configuration
+    (agent.opening.open_call). Filled on every successful route, keyed by everything route_call
+    reads (the number dialled, the metadata that routes, the default): only a call that would
+    route the same way is answered from it, never another business's line by the default."""
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str | None, ...], Route] = {}
+
+    def remember(self, route: Route, *, caller: Caller, metadata: dict,
+                 default_organization_slug: str | None) -> None:
+        self._routes[_key(caller, metadata, default_organization_slug)] = route
+
+    def recall(self, *, caller: Caller, metadata: dict,
+               default_organization_slug: str | None) -> Route | None:
+        return self._routes.get(_key(caller, metadata, default_organization_slug))
+
+
+def _key(caller: Caller, metadata: dict, slug: str | None) -> tuple[str | None, ...]:
+    number = metadata.get("location_number") or metadata.get("dialed_number")
+    return tuple(str(v) if v else None
+                 for v in (caller.dialed_number, metadata.get("location_id"), number, slug))

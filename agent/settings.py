@@ -33,6 +33,13 @@ class Settings(DatabaseSettings):
     tts_voice: str = "alloy"
     tts_model: str | None = None
 
+    # Every query a call makes (routing, tools) gives up after this long, so that a booking stuck
+    # behind another transaction's lock is "the booking system is slow", not silence; connecting
+    # gives up after connect_timeout_seconds, so that a Postgres that is away is noticed quickly.
+    statement_timeout_ms: int = 3000
+    lock_timeout_ms: int = 2000
+    connect_timeout_seconds: float = 3.0
+
     # Which business answers when a call cannot be routed by the number dialled
     default_organization_slug: str | None = None
 

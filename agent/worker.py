@@ -60,7 +60,7 @@ async def entrypoint(ctx: JobContext) -> None:
         resources.pool, recorder, caller=caller, session_id=session_id, room_name=ctx.room.name,
         metadata=parse_metadata(ctx.job.metadata, ctx.room.metadata),
         default_organization_slug=settings.default_organization_slug, models=providers.models,
-        room=ctx)
+        room=ctx, routes=resources.routes)
     session = build_session(desk, providers, vad=resources.vad)
     ctx.add_shutdown_callback(lambda: _finish(ctx, session, desk, resources))
     await session.start(agent=Receptionist(desk, business=route.organization.name), room=ctx.room)

@@ -40,6 +40,21 @@ class Unavailable(DatabaseError):
     """The database could not be reached or went away; the operation may be retried."""
 
 
+class Slow(Unavailable):
+    """The database answered too slowly: a statement or lock timeout cancelled the query (a row
+    held by another transaction, an overloaded server). Nothing was written; a retry may pass."""
+
+
+# query_canceled (statement_timeout), lock_not_available (lock_timeout, NOWAIT). Not 57P: 57014
+# is a cancelled statement, not the server going away, so is_transient does not count it.
+_SLOW_STATES = ("57014", "55P03")
+
+
+def is_slow(exc: BaseException) -> bool:
+    return isinstance(exc, Slow) or (
+        isinstance(exc, asyncpg.PostgresError) and getattr(exc, "sqlstate", None) in _SLOW_STATES)
+
+
 class DomainError(ValueError):
     """A rule of the domain refused a value without asking the database (a malformed phone
     number, a booking inside the lead time). Its message is meant for the person who gave it."""
@@ -96,6 +111,8 @@ def translate(exc: Exception) -> DatabaseError:
         return exc
     if isinstance(exc, asyncpg_base.DataError):
         return InvalidInput(str(exc))
+    if is_slow(exc):
+        return Slow(f"the database is slow: {exc}")
     if is_transient(exc):
         return Unavailable(f"the database is unavailable: {exc}")
     constraint = getattr(exc, "constraint_name", None)

@@ -19,7 +19,7 @@ from agent.call import Caller, FrontDesk, close_call
 from agent.opening import open_call
 from agent.providers import Providers
 from agent.receptionist import Receptionist
-from agent.routing import Route
+from agent.routing import Route, RouteCache
 from agent.scripted import ScriptedLLM, Step
 from agent.session import build_session
 from db.calls import calls, events, messages
@@ -36,14 +36,15 @@ async def demo_tenant(pool: asyncpg.Pool) -> DemoTenant:
 
 
 async def open_desk(pool: asyncpg.Pool, recorder: Recorder, *, caller: Caller | None = None,
-                    session_id: str | None = None, model: str = "scripted") -> tuple[FrontDesk, Route]:
+                    session_id: str | None = None, model: str = "scripted",
+                    routes: RouteCache | None = None) -> tuple[FrontDesk, Route]:
     """A call from CALLER_NUMBER (a phone caller) to the Midtown demo location, on record and
     routed: what agent.worker.entrypoint has before it builds the session."""
     caller = caller or Caller(identity="caller", number=CALLER_NUMBER, dialed_number=NEW_YORK_NUMBER,
                               is_sip=True)
     session_id = session_id or f"RM_{uuid.uuid4().hex[:12]}"
     return await open_call(pool, recorder, caller=caller, session_id=session_id,
-                           room_name=f"room-{session_id}", models={"llm_model": model})
+                           room_name=f"room-{session_id}", models={"llm_model": model}, routes=routes)
 
 
 class StepQueue:
@@ -81,10 +82,10 @@ class Call:
 
 
 async def open_text_call(pool: asyncpg.Pool, recorder: Recorder, *, caller: Caller | None = None,
-                         session_id: str | None = None) -> Call:
+                         session_id: str | None = None, routes: RouteCache | None = None) -> Call:
     """A call opened by open_desk, its session started in text mode (and the caller counted as
     served, as after the greeting)."""
-    desk, route = await open_desk(pool, recorder, caller=caller, session_id=session_id)
+    desk, route = await open_desk(pool, recorder, caller=caller, session_id=session_id, routes=routes)
     script = StepQueue()
     session = build_session(desk, Providers(llm=ScriptedLLM(script)))
     await session.start(agent=Receptionist(desk, business=route.organization.name))

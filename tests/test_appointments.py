@@ -16,6 +16,7 @@ from db.desk import appointments
 from db.desk.appointments import AppointmentNotFound
 from db.desk.catalog import UnknownProvider, UnknownService
 from db.desk.confirmation_codes import InvalidCode
+from db.desk.customers import InvalidName
 from db.desk.phone import InvalidPhone
 from db.desk.slots import BookingRefused, BookingRules, OutsideHours, SlotTaken, TooFarAhead, TooSoon
 from db.errors import InvalidInput
@@ -62,7 +63,7 @@ async def test_bookings_outside_the_rules_are_refused_with_a_clear_reason(conn):
     for starts_at, error, message in REFUSED:
         with pytest.raises(error, match=message):
             await book(conn, shop, starts_at)
-    for name, phone, error in (("  ", "5550104444", InvalidInput), ("Ann", "not a number", InvalidPhone),
+    for name, phone, error in (("  ", "5550104444", InvalidName), ("Ann", "not a number", InvalidPhone),
                                ("Ann", "anonymous", InvalidPhone), ("Ann", "911", InvalidPhone)):
         with pytest.raises(error):
             await book(conn, shop, monday(10), customer_name=name, customer_phone=phone)

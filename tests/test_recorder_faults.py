@@ -159,6 +159,7 @@ async def test_flush_and_close_during_an_outage_leave_the_rows_on_disk_for_the_n
     await asyncio.to_thread(pg.start)
     successor = Recorder(fault_dsn, spool_dir=tmp_path, options=QUIET)
     await successor.start()
+    await successor.replay_orphans()  # the start's replay runs in the background: wait for it
     assert successor.stats().replayed == 82 and not left.exists()
     await successor.close()
     assert await per_call(fault_dsn) == {sid: (list(range(20)), list(range(20)))
@@ -186,7 +187,9 @@ async def test_a_killed_process_spool_is_replayed_once_by_the_next(pg, fault_dsn
 
     await asyncio.to_thread(pg.start)
     rec = Recorder(fault_dsn, spool_dir=spool_dir, options=QUIET)
-    await rec.start()  # replays the orphan
+    await rec.start()
+    assert orphan.exists()  # start() returned without replaying it: that runs in the background
+    await rec.replay_orphans()  # waits for the start's background replay of the orphan
     replayed = rec.stats()
     assert not orphan.exists() and replayed.orphan_spools_replayed == 1
     assert replayed.replayed > spooled

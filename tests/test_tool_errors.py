@@ -11,7 +11,7 @@ from db.desk.configs import InvalidPolicy
 from db.desk.confirmation_codes import InvalidCode
 from db.desk.phone import InvalidPhone
 from db.desk.slots import SlotTaken, TooSoon
-from db.errors import Unavailable
+from db.errors import Slow, Unavailable
 
 
 @pytest.mark.parametrize("error", [
@@ -40,4 +40,14 @@ def test_a_driver_error_that_is_not_an_outage_is_not_disguised_as_one():
 ])
 def test_a_refusal_by_a_domain_rule_or_the_database_is_passed_on_to_the_caller(error, message):
     with pytest.raises(ToolError, match=message), speakable_errors():
+        raise error
+
+
+@pytest.mark.parametrize("error", [
+    asyncpg.QueryCanceledError("canceling statement due to statement timeout"),  # 57014
+    asyncpg.LockNotAvailableError("canceling statement due to lock timeout"),  # 55P03
+    Slow("the database is slow"),  # a repository's translated error
+])
+def test_a_timed_out_query_is_spoken_as_slow_not_as_down(error):
+    with pytest.raises(ToolError, match="slow right now"), speakable_errors():
         raise error

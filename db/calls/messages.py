@@ -93,3 +93,12 @@ select {", ".join(COLUMNS)} from voice_messages
 @repository
 async def list_messages(conn: asyncpg.Connection, *, session_id: str) -> list[Message]:
     return [Message.from_record(r) for r in await conn.fetch(LIST_MESSAGES, session_id)]
+
+
+NEXT_SEQUENCE = "select max(sequence_number) + 1 from voice_messages where call_id = $1"
+
+
+@repository
+async def next_sequence(conn: asyncpg.Connection, *, call_id: uuid.UUID) -> int | None:
+    """The sequence number after the call's last stored message; None when it has none yet."""
+    return await conn.fetchval(NEXT_SEQUENCE, call_id)

@@ -19,6 +19,7 @@ import asyncpg
 from db import errors
 from db.calls.calls import CALL_NOT_FOUND
 from db.desk.confirmation_codes import UNIQUE_KEY, normalize_code, with_fresh_code
+from db.desk.customers import customer_name as checked_name
 from db.desk.hours import load_schedule
 from db.desk.phone import DEFAULT_REGION, normalize_phone, require_phone
 from db.desk.slots import (
@@ -160,14 +161,13 @@ async def book(
     A national phone number is read in the location's country. Raises SlotTaken, TooSoon,
     TooFarAhead, OutsideHours, UnknownService, UnknownProvider, InvalidPhone."""
     rules, now = rules or BookingRules(), now or datetime.now(UTC)
-    if not (customer_name or "").strip():
-        raise InvalidInput("the customer's name is required")
+    name = checked_name(customer_name)
     ctx = await _prepare(conn, location_id=location_id, service_id=service_id, provider_id=provider_id,
                          starts_at=starts_at, rules=rules, now=now)
     phone = require_phone(customer_phone, region=ctx.country)
     async with conn.transaction():
         chosen = await _claim(conn, ctx, starts_at, rules)
-        values = (ctx.organization_id, location_id, service_id, chosen, customer_name.strip(), phone,
+        values = (ctx.organization_id, location_id, service_id, chosen, name, phone,
                   starts_at, starts_at + ctx.duration)
         record = await with_fresh_code(lambda code: _write(
             conn, INSERT, *values, code, notes, call_id, starts_at=starts_at, timezone=ctx.timezone))

@@ -25,10 +25,10 @@ import asyncpg
 
 from db.desk import appointments
 from db.desk.appointments import Appointment, AppointmentNotFound
+from db.desk.customers import MAX_NAME_LENGTH
 from db.errors import DomainError, InvalidInput, repository
 
 MIN_TYPO_LENGTH = 3
-MAX_NAME_LENGTH = 200  # what a person's name can be; longer input is refused unread
 
 NO_MATCH = ("no appointment matches that confirmation code and name; ask the caller to check both "
             "(do not say which one was wrong)")

@@ -14,7 +14,7 @@ memory stays bounded and nothing is dropped. Every row carries an id chosen by t
 so a row written twice (a replay, a batch whose commit was lost) is a no-op. A row Postgres rejects
 for good goes to `<spool_dir>/<name>-deadletter.jsonl` (db.recorder.deadletters), logged at ERROR,
 and the rest of its batch is written. Spools of dead processes are replayed at start and every
-orphan_interval (db.recorder.orphans).
+orphan_interval (db.recorder.orphans), in the background: never in the way of recording.
 
 The Recorder here is the facade: it checks what it is given, numbers the rows, and composes the
 backlog, the writer and the dead letters, which own their state.
@@ -97,8 +97,9 @@ class Recorder:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open a small pool of our own (unless one was given), replay the spools of dead
-        processes, and start the writer. Works with Postgres down: rows then go to the spool."""
+        """Open a small pool of our own (unless one was given) and start the writer; the spools
+        of dead processes are replayed in the background (await replay_orphans() to wait for
+        them). Works with Postgres down: rows then go to the spool."""
         if self._writer.started:
             raise RuntimeError(f"recorder {self.name} is already started")
         if self._pool is None:
@@ -106,10 +107,6 @@ class Recorder:
             self._pool = await asyncpg.create_pool(
                 self._dsn, min_size=0, max_size=2, init=init_connection, reset=keep_session)
         self._backlog.open(self._spool_dir)
-        try:
-            await self.replay_orphans()
-        except Exception:
-            log.exception("recorder %s: replaying orphan spools failed; will retry", self.name)
         self._writer.start(self._pool)
         self._maintainer = asyncio.create_task(self._maintain(), name=f"{self.name}-maintenance")
 
@@ -263,6 +260,12 @@ class Recorder:
         self._orphan_files += 1
 
     async def _maintain(self) -> None:
+        # The first replay runs here, not in start(): a process answering a call must not wait on
+        # other processes' spools (nor, with Postgres away, on failing to replay them).
+        try:
+            await self.replay_orphans()
+        except Exception:
+            log.exception("recorder %s: replaying orphan spools failed; will retry", self.name)
         options = self._options
         last_log = last_orphans = monotonic()
         while True:
