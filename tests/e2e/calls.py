@@ -8,12 +8,14 @@ import json
 import statistics
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
 from livekit import api
 
+from db.calls.messages import Message
 from db.calls.report import CallReport, call_report
 from db.demo.seed import NEW_YORK_NUMBER
 from tests.e2e.caller import Caller, Turn, caller_token
@@ -71,18 +73,49 @@ async def settled_report(conn: asyncpg.Connection, session_id: str, *, status: s
     return report
 
 
-def latency_summary(turns: list[Turn], livekit_e2e_ms: list[float | None] | None = None) -> str:
-    """Each turn's voice-to-voice latency as the caller heard it, next to LiveKit's own
-    e2e_latency figure for the reply (from the VAD's end of speech to the agent starting)."""
+def _ms(value: float | None) -> str:
+    return "    -" if value is None else f"{value:5.0f}"
+
+
+def _stages(user: Message | None, reply: Message | None) -> str:
+    """Where the agent's time went, from LiveKit's figures for the turn (each in ms): its end of
+    speech (the VAD's) -> final transcript -> end of turn decided; the reply's first token and
+    first audio (each counted from its own request) -> its first audio out of the agent."""
+    if user is None or reply is None:
+        return ""
+    return (f"  [transcript {_ms(user.transcription_delay_ms)}, end of turn "
+            f"{_ms(user.end_of_turn_delay_ms)}, llm ttft {_ms(reply.llm_ttft_ms)}, tts ttfb "
+            f"{_ms(reply.tts_ttfb_ms)}, agent speaks {_ms(reply.e2e_latency_ms)}]")
+
+
+def _turn_messages(report: CallReport | None) -> list[tuple[Message, Message | None]]:
+    """Each caller message with the agent's reply to it (the next assistant message)."""
+    if report is None:
+        return []
+    pairs, messages = [], report.messages
+    for i, message in enumerate(messages):
+        if message.role == "user":
+            reply = next((m for m in messages[i + 1:] if m.role == "assistant"), None)
+            pairs.append((message, reply))
+    return pairs
+
+
+def latency_summary(turns: list[Turn], report: CallReport | None = None) -> str:
+    """Each turn's voice-to-voice latency as the caller heard it and, given the call's report,
+    where the time went (LiveKit's per-turn figures, stored in voice_messages) and how often the
+    agent was interrupted, falsely or not."""
+    pairs = _turn_messages(report)
     lines = []
     for i, turn in enumerate(turns):
         ours = "no reply" if turn.voice_to_voice is None else f"{turn.voice_to_voice * 1000:5.0f} ms"
-        theirs = livekit_e2e_ms[i] if livekit_e2e_ms and i < len(livekit_e2e_ms) else None
-        lines.append(f"  turn {i + 1}: {ours}" + (f" (LiveKit e2e_latency {theirs:4.0f} ms)"
-                                                  if theirs is not None else "")
-                     + f"  <- {turn.text!r}")
+        user, reply = pairs[i] if i < len(pairs) else (None, None)
+        lines.append(f"  turn {i + 1}: {ours}{_stages(user, reply)}  <- {turn.text!r}")
     figures = [t.voice_to_voice for t in turns if t.voice_to_voice is not None]
     if figures:
         lines.append(f"  median {statistics.median(figures) * 1000:.0f} ms over {len(figures)} turns")
-    return ("voice-to-voice latency (caller stops speaking -> first agent audio at the caller):\n"
-            + "\n".join(lines))
+    if report is not None:
+        kinds = Counter(e.event_type for e in report.events)
+        lines.append(f"  interruptions {kinds['interruption']}, "
+                     f"false interruptions {kinds['false_interruption']}")
+    return ("voice-to-voice latency (caller stops speaking -> first agent audio at the caller; "
+            "stages in ms after the agent's end of speech):\n" + "\n".join(lines))
