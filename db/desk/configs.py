@@ -25,7 +25,9 @@ from db.errors import Conflict, DomainError, InvalidInput, NotFound, repository
 log = logging.getLogger(__name__)
 
 INTEGER_POLICIES = ("lead_time_minutes", "max_days_ahead", "buffer_minutes", "max_call_minutes",
-                    "silence_timeout_seconds", "slot_step_minutes")
+                    "silence_timeout_seconds", "slot_step_minutes",
+                    # how long a pause ends the caller's turn (agent.session.turn_handling)
+                    "min_endpointing_delay_ms", "max_endpointing_delay_ms")
 DEFAULT_POLICIES = {"max_call_minutes": 15, "silence_timeout_seconds": 20}
 
 
@@ -94,6 +96,9 @@ def validate_policies(policies: Mapping[str, Any] | None) -> dict[str, Any]:
         value = result.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise InvalidPolicy(f"policy {key} must be a whole number of 0 or more, not {value!r}")
+    low, high = result.get("min_endpointing_delay_ms"), result.get("max_endpointing_delay_ms")
+    if low is not None and high is not None and low > high:
+        raise InvalidPolicy("policy min_endpointing_delay_ms must not exceed max_endpointing_delay_ms")
     if result.get("escalation_phone"):
         number = normalize_phone(str(result["escalation_phone"]))
         if number is None:

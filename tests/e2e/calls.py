@@ -36,10 +36,13 @@ async def create_room(stack: CallStack, *, prefix: str = "e2e") -> tuple[str, st
     return name, room.sid
 
 
-def dial(stack: CallStack, room: str, *, identity: str = "web-caller") -> Caller:
+def dial(stack: CallStack, room: str, *, identity: str = "web-caller", name: str = "Web Caller",
+         kind: api.AccessToken.ParticipantKind | None = None,
+         attributes: dict[str, str] | None = None) -> Caller:
+    """A caller for `room` (joining creates it, if nobody has), of `kind` with `attributes`."""
     assert stack.livekit is not None
     token = caller_token(stack.livekit.api_key, stack.livekit.api_secret, room=room,
-                         identity=identity, name="Web Caller")
+                         identity=identity, name=name, kind=kind, attributes=attributes)
     return Caller(stack.livekit.ws_url, token)
 
 
