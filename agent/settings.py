@@ -18,6 +18,11 @@ class Settings(DatabaseSettings):
         "", description="empty: automatic dispatch to every room; a name: explicit dispatch only"
     )
 
+    # The machine's CPU load (0 to 1) from which this worker turns new calls away, for LiveKit to
+    # give them to another worker (LiveKit's default). `inf` never turns one away: for a single
+    # worker on a shared machine, such as the e2e tier's.
+    load_threshold: float = 0.7
+
     # Database: DATABASE_URL, EMBEDDED_PG_DIR, MIGRATE_ON_START (db.settings); the recorder's
     # spool of rows Postgres has not taken yet
     spool_dir: Path = Path(".data/spool")

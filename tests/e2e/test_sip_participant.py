@@ -88,7 +88,9 @@ async def test_sip_caller_is_routed_by_the_dialed_number_and_a_failed_transfer_i
     (transfer,) = [e for e in agent_events if e.event_type == "transfer"]
     assert (transfer.payload["to"], transfer.payload["ok"], transfer.severity) == (
         ESCALATION_NUMBER, False, "error")
-    assert transfer.payload["error"]
+    # Refused for want of a SIP service to send the REFER (psrpc found no livekit-sip for the
+    # call's sip.callID), not for a malformed request: the server took the transfer target.
+    assert "no response from servers" in transfer.payload["error"], transfer.payload
     (result,) = [e.payload for e in agent_events
                  if e.event_type == "tool_result" and e.payload["name"] == "transfer_to_human"]
     assert result["is_error"] and TRANSFER_FAILED in result["output"]
