@@ -80,15 +80,19 @@ def _ms(value: float | None) -> str:
     return "    -" if value is None else f"{value:5.0f}"
 
 
-def _stages(user: Message | None, reply: Message | None) -> str:
-    """Where the agent's time went, from LiveKit's figures for the turn (each in ms): its end of
-    speech (the VAD's) -> final transcript -> end of turn decided; the reply's first token and
-    first audio (each counted from its own request) -> its first audio out of the agent."""
+def _stages(turn: Turn, user: Message | None, reply: Message | None) -> str:
+    """Where the time went, from LiveKit's figures for the turn (ms): from the end of speech (as
+    the agent's VAD placed it) to the final transcript, the end of turn, and the agent's first
+    audio out; the reply's first token and first audio, each counted from its own request; and
+    what the caller's measure adds (the audio's way there and back, jitter buffers included)."""
     if user is None or reply is None:
         return ""
+    heard = (None if turn.voice_to_voice is None or reply.e2e_latency_ms is None
+             else turn.voice_to_voice * 1000 - reply.e2e_latency_ms)
     return (f"  [transcript {_ms(user.transcription_delay_ms)}, end of turn "
             f"{_ms(user.end_of_turn_delay_ms)}, llm ttft {_ms(reply.llm_ttft_ms)}, tts ttfb "
-            f"{_ms(reply.tts_ttfb_ms)}, agent speaks {_ms(reply.e2e_latency_ms)}]")
+            f"{_ms(reply.tts_ttfb_ms)}, agent speaks {_ms(reply.e2e_latency_ms)}, caller hears "
+            f"+{_ms(heard).strip()}]")
 
 
 def _turn_messages(report: CallReport | None) -> list[tuple[Message, Message | None]]:
@@ -112,7 +116,7 @@ def latency_summary(turns: list[Turn], report: CallReport | None = None) -> str:
     for i, turn in enumerate(turns):
         ours = "no reply" if turn.voice_to_voice is None else f"{turn.voice_to_voice * 1000:5.0f} ms"
         user, reply = pairs[i] if i < len(pairs) else (None, None)
-        lines.append(f"  turn {i + 1}: {ours}{_stages(user, reply)}  <- {turn.text!r}")
+        lines.append(f"  turn {i + 1}: {ours}{_stages(turn, user, reply)}  <- {turn.text!r}")
     figures = [t.voice_to_voice for t in turns if t.voice_to_voice is not None]
     if figures:
         lines.append(f"  median {statistics.median(figures) * 1000:.0f} ms over {len(figures)} turns")
