@@ -41,7 +41,7 @@ class Settings(DatabaseSettings):
     # Silence that ends an utterance for the VAD (Silero's default is 0.55 s). It must not exceed
     # the endpointing policies (agent.session.turn_handling, LiveKit's default 0.5 s): a turn ends
     # after whichever is longer, and a batch STT only starts once the VAD has ended the utterance.
-    vad_min_silence_seconds: float = Field(0.3, gt=0)
+    vad_min_silence_seconds: float = Field(0.25, gt=0)
 
     # Which business answers when a call cannot be routed by the number dialled
     default_organization_slug: str | None = None
