@@ -14,6 +14,7 @@ import asyncpg
 from agent.providers import ProviderFactory, load_factory
 from agent.routing import RouteCache
 from agent.settings import Settings
+from db.desk import public_holidays
 from db.pool import create_pool
 from db.recorder import Recorder, RecorderOptions
 
@@ -40,11 +41,12 @@ class Resources:
     @classmethod
     def prepare(cls, settings: Settings, *, load_vad: bool = True) -> Resources:
         """The synchronous part, run in the process's setup hook (no event loop yet)."""
+        public_holidays.load_calendars()
         vad = None
         if load_vad:
             from livekit.plugins import silero
 
-            vad = silero.VAD.load()
+            vad = silero.VAD.load(min_silence_duration=settings.vad_min_silence_seconds)
         return cls(settings=settings, factory=load_factory(settings.providers), vad=vad)
 
     async def ready(self) -> Resources:

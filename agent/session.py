@@ -9,7 +9,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from livekit.agents import AgentSession
+from livekit.agents import AgentSession, EndpointingOptions, TurnHandlingOptions
 from livekit.agents.voice.events import CloseReason
 
 from agent.call import FrontDesk, close_call
@@ -41,13 +41,12 @@ def build_session(desk: FrontDesk, providers: Providers, *, vad: Any = None,
         optional["stt"] = providers.stt
     if providers.tts is not None:
         optional["tts"] = providers.tts
-    if providers.turn_detection is not None:
-        optional["turn_handling"] = {"turn_detection": providers.turn_detection}
     session = AgentSession[FrontDesk](
         userdata=desk,
         llm=providers.llm,
         vad=vad,
         user_away_timeout=float(silence) if silence else 15.0,
+        turn_handling=turn_handling(desk.policies, providers.turn_detection),
         **optional,
     )
     if record:
@@ -56,6 +55,29 @@ def build_session(desk: FrontDesk, providers: Providers, *, vad: Any = None,
                    lambda ev: close_call(desk, reason=CLOSE_REASONS.get(ev.reason, "closed")))
     session.on("user_state_changed", lambda ev: _on_user_state(session, desk, ev))
     return session
+
+
+def turn_handling(policies: dict, turn_detection: Any = None) -> TurnHandlingOptions:
+    """When the caller's turn ends, from the call's policies: the end of turn waits at least
+    min_endpointing_delay_ms after their last word, at most max_endpointing_delay_ms when the
+    turn detector expects more (LiveKit's defaults, 500 and 3000, where not set). The reply is
+    generated preemptively, from the final transcript during that wait, and used if the turn
+    ends with the same words."""
+    handling = TurnHandlingOptions(preemptive_generation={"enabled": True})
+    if turn_detection is not None:
+        handling["turn_detection"] = turn_detection
+    endpointing = EndpointingOptions()
+    for policy, option in (("min_endpointing_delay_ms", "min_delay"),
+                           ("max_endpointing_delay_ms", "max_delay")):
+        value = policies.get(policy)
+        # A config written around validate_policies must not keep the call from being answered.
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            endpointing[option] = value / 1000
+        elif value is not None:
+            log.warning("ignoring policy %s: not a number of milliseconds", policy)
+    if endpointing:
+        handling["endpointing"] = endpointing
+    return handling
 
 
 async def greet(session: AgentSession, desk: FrontDesk, text: str) -> None:

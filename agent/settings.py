@@ -18,6 +18,15 @@ class Settings(DatabaseSettings):
         "", description="empty: automatic dispatch to every room; a name: explicit dispatch only"
     )
 
+    # The machine's CPU load (0 to 1) from which this worker turns new calls away, for LiveKit to
+    # give them to another worker (LiveKit's default). `inf` never turns one away: for a single
+    # worker on a shared machine, such as the e2e tier's.
+    load_threshold: float = 0.7
+    # The worker's health endpoint (LiveKit's HTTP server: `/` answers while it runs, for a
+    # container's probe): all interfaces on 8081 by default; 0 takes any free port.
+    health_host: str = ""
+    health_port: int = Field(8081, ge=0, le=65535)
+
     # Database: DATABASE_URL, EMBEDDED_PG_DIR, MIGRATE_ON_START (db.settings); the recorder's
     # spool of rows Postgres has not taken yet
     spool_dir: Path = Path(".data/spool")
@@ -39,6 +48,11 @@ class Settings(DatabaseSettings):
     statement_timeout_ms: int = 3000
     lock_timeout_ms: int = 2000
     connect_timeout_seconds: float = 3.0
+
+    # Silence that ends an utterance for the VAD (Silero's default is 0.55 s). It must not exceed
+    # the endpointing policies (agent.session.turn_handling, LiveKit's default 0.5 s): a turn ends
+    # after whichever is longer, and a batch STT only starts once the VAD has ended the utterance.
+    vad_min_silence_seconds: float = Field(0.25, gt=0)
 
     # Which business answers when a call cannot be routed by the number dialled
     default_organization_slug: str | None = None

@@ -98,6 +98,8 @@ def prewarm(proc: JobProcess) -> None:
 
 def build_server(settings: Settings) -> AgentServer:
     server = AgentServer(ws_url=settings.livekit_url, api_key=settings.livekit_api_key,
-                         api_secret=settings.livekit_api_secret, setup_fnc=prewarm)
+                         api_secret=settings.livekit_api_secret, setup_fnc=prewarm,
+                         load_threshold=settings.load_threshold, host=settings.health_host,
+                         port=settings.health_port)
     server.rtc_session(entrypoint, agent_name=settings.agent_name)
     return server

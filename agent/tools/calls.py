@@ -29,7 +29,8 @@ async def transfer_to_human(context: RunContext[FrontDesk], reason: str) -> str:
         raise ToolError("no staff number is configured for transfers: offer to take a message")
     await context.wait_for_playout()
     try:
-        await desk.room.transfer_sip_participant(desk.caller.identity, number)
+        # LiveKit takes a URI (tel: or sip:); a bare number is refused as invalid_argument.
+        await desk.room.transfer_sip_participant(desk.caller.identity, f"tel:{number}")
     except Exception as exc:  # the SIP bridge's error comes back from the LiveKit API
         log.warning("transfer of %s to %s failed: %s", desk.session_id, number, exc)
         desk.recording.event("transfer", {"to": number, "ok": False, "error": str(exc)},

@@ -189,7 +189,9 @@ GREETING_V2 = ("Thanks for calling Bright Smile Dental! This is Ava, the virtual
 POLICIES_V1 = {"escalation_phone": ESCALATION_NUMBER, "lead_time_minutes": 120, "max_days_ahead": 60,
                "buffer_minutes": 0, "max_call_minutes": 10, "silence_timeout_seconds": 15}
 POLICIES_V2 = {"escalation_phone": ESCALATION_NUMBER, "lead_time_minutes": 60, "max_days_ahead": 90,
-               "buffer_minutes": 10, "max_call_minutes": 15, "silence_timeout_seconds": 20}
+               "buffer_minutes": 10, "max_call_minutes": 15, "silence_timeout_seconds": 20,
+               # LiveKit's endpointing defaults for a streaming turn detector: a brisk desk
+               "min_endpointing_delay_ms": 300, "max_endpointing_delay_ms": 2500}
 SCRIPT_OVERRIDES_V2 = {
     "goodbye": "Thanks for calling Bright Smile Dental. Have a great day!",
     "transfer": "Let me put you through to one of our team. One moment, please.",

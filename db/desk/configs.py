@@ -27,7 +27,9 @@ from db.errors import Conflict, DomainError, InvalidInput, NotFound, repository
 log = logging.getLogger(__name__)
 
 INTEGER_POLICIES = ("lead_time_minutes", "max_days_ahead", "buffer_minutes", "max_call_minutes",
-                    "silence_timeout_seconds", "slot_step_minutes", "max_bookings_per_call")
+                    "silence_timeout_seconds", "slot_step_minutes", "max_bookings_per_call",
+                    # how long a pause ends the caller's turn (agent.session.turn_handling)
+                    "min_endpointing_delay_ms", "max_endpointing_delay_ms")
 DEFAULT_POLICIES = {"max_call_minutes": 15, "silence_timeout_seconds": 20,
                     "max_bookings_per_call": DEFAULT_MAX_BOOKINGS}
 
@@ -102,6 +104,9 @@ def validate_policies(policies: Mapping[str, Any] | None) -> dict[str, Any]:
             raise InvalidPolicy(f"policy {key} must be a whole number of 0 or more, not {value!r}")
     if result.get("slot_step_minutes") is not None and result["slot_step_minutes"] < MIN_SLOT_STEP_MINUTES:
         raise InvalidPolicy(f"policy slot_step_minutes must be at least {MIN_SLOT_STEP_MINUTES}")
+    low, high = result.get("min_endpointing_delay_ms"), result.get("max_endpointing_delay_ms")
+    if low is not None and high is not None and low > high:
+        raise InvalidPolicy("policy min_endpointing_delay_ms must not exceed max_endpointing_delay_ms")
     if result.get("escalation_phone"):
         number = normalize_phone(str(result["escalation_phone"]))
         if number is None:

@@ -50,6 +50,13 @@ def holiday_names(
             for day, name in _year(country, subdivision, year) if start <= day <= end}
 
 
+def load_calendars() -> None:
+    """Import the holidays package's calendars now. Its first lookup in a process imports every
+    country's module (0.5-1 s of blocking work), which must happen at a worker's warm-up, not in
+    a caller's first availability check."""
+    holidays.country_holidays("US")
+
+
 @functools.lru_cache(maxsize=256)
 def _year(country: str, subdivision: str | None, year: int) -> tuple[tuple[date, str], ...]:
     """One year's holidays, computed once per process: slot search asks on every call."""

@@ -31,9 +31,18 @@ CALLER_VOICE = "en-us+f2"  # the espeak-ng voice PocketSphinx recognises best (s
 CALLER_WPM = 160
 
 
-def caller_token(api_key: str, api_secret: str, *, room: str, identity: str, name: str) -> str:
-    return (api.AccessToken(api_key, api_secret).with_identity(identity).with_name(name)
-            .with_grants(api.VideoGrants(room_join=True, room=room)).to_jwt())
+def caller_token(api_key: str, api_secret: str, *, room: str, identity: str, name: str,
+                 kind: api.AccessToken.ParticipantKind | None = None,
+                 attributes: dict[str, str] | None = None) -> str:
+    """A token to join `room`. A `kind` of "sip" with the `sip.*` attributes is how LiveKit's SIP
+    bridge joins a phone caller (the server takes kind and attributes from the token)."""
+    token = (api.AccessToken(api_key, api_secret).with_identity(identity).with_name(name)
+             .with_grants(api.VideoGrants(room_join=True, room=room)))
+    if kind:
+        token = token.with_kind(kind)
+    if attributes:
+        token = token.with_attributes(attributes)
+    return token.to_jwt()
 
 
 def speech(text: str) -> np.ndarray:

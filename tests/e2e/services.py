@@ -79,8 +79,9 @@ class AgentWorker:
 
     Production mode, as users run it: job processes are forked ahead of calls, and LiveKit's
     adaptive interruption (a LiveKit Cloud service, which `dev` mode tries to reach) stays off.
-    Its health server binds port 8081 (LiveKit's fixed default), so only one worker runs at a
-    time. An empty AGENT_NAME means automatic dispatch: every new room gets this worker's agent."""
+    Its health server takes a free loopback port. Only one worker runs at a time: with automatic
+    dispatch (an empty AGENT_NAME: every new room gets this worker's agent), two would compete
+    for the same rooms."""
 
     _running: set[AgentWorker] = set()
 
@@ -98,6 +99,8 @@ class AgentWorker:
                 PROVIDERS="tests.e2e.providers:offline",
                 DEFAULT_ORGANIZATION_SLUG=DEMO_ORGANIZATION,
                 SPOOL_DIR=str(workdir / f"{name}-spool"),
+                # The test's call must be answered however busy the machine is.
+                LOAD_THRESHOLD="inf", HEALTH_HOST=HOST, HEALTH_PORT="0",
             ),
             cwd=REPO,
             # SIGTERM drains (waits for running calls); the second one stops at once.
@@ -112,7 +115,7 @@ class AgentWorker:
             return ""
 
     def start(self, timeout: float = 60.0) -> AgentWorker:
-        for other in list(AgentWorker._running - {self}):  # it holds port 8081
+        for other in list(AgentWorker._running - {self}):  # one worker per stack
             other.stop()
         AgentWorker._running.add(self)
         with contextlib.suppress(OSError):

@@ -102,11 +102,11 @@ async def _call_through_an_outage(stack: CallStack, server: EmbeddedPostgres, ds
     await caller.say(lines[2])
     await caller.hear_reply()
     await caller.hang_up()
-    note("postgres restart call, " + latency_summary(caller.turns))
 
     conn = await connect(dsn)
     try:
         report = await settled_report(conn, room_sid, status="completed", within=45)
+        note("postgres restart call, " + latency_summary(caller.turns, report))
         duplicates = await conn.fetchval(
             "select count(*) - count(distinct item_id) from voice_messages where call_id = $1",
             report.call.id)

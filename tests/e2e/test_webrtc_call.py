@@ -44,7 +44,7 @@ async def test_webrtc_caller_books_a_cleaning_and_the_whole_call_is_stored(live_
 
     report = await settled_report(e2e_conn, room_sid, status="completed")
     replies = [m for m in report.messages if m.role == "assistant"][1:]
-    note("webrtc booking call, " + latency_summary(caller.turns, [m.e2e_latency_ms for m in replies]))
+    note("webrtc booking call, " + latency_summary(caller.turns, report))
     assert all(t.voice_to_voice is not None for t in caller.turns)
 
     # The call: the room LiveKit created, routed by the room's metadata to Midtown, closed by
