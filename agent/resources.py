@@ -22,8 +22,13 @@ log = logging.getLogger(__name__)
 
 
 def pool_options(settings: Settings) -> dict[str, Any]:
-    """The agent pool's timeouts (create_pool keyword arguments): every query of a call is bounded."""
+    """The agent pool's timeouts (create_pool keyword arguments): every query of a call is bounded.
+
+    The server's statement and lock timeouts are the rule; the client's command_timeout, at the
+    statement timeout, is the backstop for when they do not reach or do not fire: a pooler that
+    drops startup parameters, or a server whose timers are off (libfaketime stops them)."""
     return {"timeout": settings.connect_timeout_seconds,
+            "command_timeout": settings.statement_timeout_ms / 1000,
             "server_settings": {"statement_timeout": str(settings.statement_timeout_ms),
                                 "lock_timeout": str(settings.lock_timeout_ms)}}
 

@@ -155,6 +155,8 @@ def repository(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine
     async def translating(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await fn(*args, **kwargs)
+        except TimeoutError as exc:  # a query the client gave up on (asyncpg's command_timeout)
+            raise Slow("the database did not answer in time") from exc
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 

@@ -99,6 +99,18 @@ async def test_a_connection_lost_mid_query_is_unavailable(db_dsn, conn):
     assert errors.is_transient(caught.value)
 
 
+async def test_a_query_the_client_gives_up_on_is_slow(conn):
+    # asyncpg's command_timeout (the agent pool's backstop for the server's statement timeout)
+    # raises TimeoutError, an OSError: it must read as "slow", not as the database being away.
+    @errors.repository
+    async def sleepy(connection: asyncpg.Connection) -> None:
+        await connection.execute("select pg_sleep(5)", timeout=0.2)
+
+    with pytest.raises(errors.Slow, match="did not answer in time"):
+        await sleepy(conn)
+    assert await conn.fetchval("select 1") == 1  # the query was cancelled; the connection lives
+
+
 @pytest.mark.parametrize("refuse", [
     lambda: configs.validate_policies({"lead_time_minutes": -1}),
     lambda: configs.validate_policies({"escalation_phone": "anonymous"}),
