@@ -115,3 +115,25 @@ async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def tenant(pool: asyncpg.Pool):
+    """The demo business (Bright Smile Dental), seeded into this test's database."""
+    from db.demo.seed import seed_demo
+
+    async with pool.acquire() as connection:
+        return await seed_demo(connection)
+
+
+@pytest.fixture
+async def recorder(db_dsn: str, tmp_path: Path, tenant):
+    """A started recorder on this test's database (after the demo is seeded), closed after it."""
+    from db.recorder import Recorder
+
+    spool = tmp_path / "spool"
+    spool.mkdir(exist_ok=True)
+    rec = Recorder(db_dsn, spool_dir=spool, name="test")
+    await rec.start()
+    yield rec
+    await rec.close()

@@ -19,24 +19,10 @@ from agent.settings import Settings
 from db.demo.data import ORGANIZATION
 from db.demo.seed import NEW_YORK_NUMBER
 from db.pool import create_pool
-from db.recorder import Recorder
 from tests.clock import local, next_open_weekday, today
-from tests.harness import CALLER_NUMBER, demo_tenant, open_text_call, spool_dir, stored_call
+from tests.harness import CALLER_NUMBER, open_text_call, stored_call
 
 pytestmark = pytest.mark.db
-
-
-@pytest.fixture
-async def tenant(pool):
-    return await demo_tenant(pool)
-
-
-@pytest.fixture
-async def recorder(db_dsn, tmp_path, tenant):
-    rec = Recorder(db_dsn, spool_dir=spool_dir(tmp_path), name="test")
-    await rec.start()
-    yield rec
-    await rec.close()
 
 
 def book(start: str, name: str = "Jane Doe") -> Step:

@@ -13,24 +13,10 @@ from agent.scripted import Step
 from db.demo import data
 from db.desk import appointments, catalog, configs
 from db.desk.confirmation_codes import new_confirmation_code
-from db.recorder import Recorder
 from tests.clock import NY, local, next_open_weekday, on, today
-from tests.harness import CALLER_NUMBER, demo_tenant, open_text_call, spool_dir, stored
+from tests.harness import CALLER_NUMBER, open_text_call, stored
 
 pytestmark = pytest.mark.db
-
-
-@pytest.fixture
-async def tenant(pool):
-    return await demo_tenant(pool)
-
-
-@pytest.fixture
-async def recorder(db_dsn, tmp_path, tenant):
-    rec = Recorder(db_dsn, spool_dir=spool_dir(tmp_path), name="test")
-    await rec.start()
-    yield rec
-    await rec.close()
 
 
 async def booked_for_caller(pool, tenant, starts_at: datetime, *, name: str = "Jane Doe",

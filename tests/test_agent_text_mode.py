@@ -15,24 +15,10 @@ from agent.session import greet
 from agent.speech import spoken_day
 from db.demo.seed import ESCALATION_NUMBER, LOS_ANGELES_NUMBER, NEW_YORK_NUMBER
 from db.desk import appointments, catalog, configs
-from db.recorder import Recorder
 from tests.clock import LA, NY, local, next_holiday, next_open_weekday, today
-from tests.harness import CALLER_NUMBER, demo_tenant, open_text_call, spool_dir, stored
+from tests.harness import CALLER_NUMBER, open_text_call, stored
 
 pytestmark = pytest.mark.db
-
-
-@pytest.fixture
-async def tenant(pool):
-    return await demo_tenant(pool)
-
-
-@pytest.fixture
-async def recorder(db_dsn, tmp_path, tenant):
-    rec = Recorder(db_dsn, spool_dir=spool_dir(tmp_path), name="test")
-    await rec.start()
-    yield rec
-    await rec.close()
 
 
 def book(service: str, start: str, name: str = "Jane Doe") -> Step:
