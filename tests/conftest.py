@@ -4,7 +4,9 @@ for `db_dsn` (or `conn` / `pool`) gets its own clone of it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -137,3 +139,49 @@ async def recorder(db_dsn: str, tmp_path: Path, tenant):
     await rec.start()
     yield rec
     await rec.close()
+
+
+class RestartableServer:
+    """An embedded server on a fixed port that a test may stop and start again (faults)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server: EmbeddedPostgres | None = None
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        if self.server is None:
+            self.server = EmbeddedPostgres(self.data_dir, port=self.port, fsync=False).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableServer]:
+    server = RestartableServer(tmp_path_factory.mktemp("faults") / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def fault_dsn(pg: RestartableServer):
+    """A fresh, migrated database on the restartable server, which is up again after the test."""
+    name = await create_database(pg.dsn, prefix="faults")
+    dsn = with_database(pg.dsn, name)
+    conn = await connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    yield dsn
+    await asyncio.to_thread(pg.start)

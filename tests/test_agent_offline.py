@@ -7,7 +7,6 @@ Postgres of this module's own."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -16,39 +15,16 @@ from agent.resources import pool_options
 from agent.routing import RouteCache
 from agent.scripted import Step
 from agent.settings import Settings
-from db.migrate import migrate
-from db.pool import connect, create_pool
+from db.pool import create_pool
 from db.recorder import Recorder, RecorderOptions
 from tests.clock import local, next_open_weekday
-from tests.conftest import create_database, with_database
 from tests.harness import demo_tenant, open_text_call, spool_dir, stored_call
-from tests.test_recorder_faults import RestartableServer
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableServer]:
-    server = RestartableServer(tmp_path_factory.mktemp("offline") / "data")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def dsn(pg: RestartableServer) -> AsyncIterator[str]:
-    name = await create_database(pg.dsn, prefix="offline")
-    dsn = with_database(pg.dsn, name)
-    conn = await connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    yield dsn
-    await asyncio.to_thread(pg.start)
-
-
-async def test_a_call_while_postgres_is_away_is_answered_from_the_cached_route(pg, dsn, tmp_path):
+async def test_a_call_while_postgres_is_away_is_answered_from_the_cached_route(pg, fault_dsn, tmp_path):
+    dsn = fault_dsn
     pool = await create_pool(dsn, min_size=0, max_size=4, **pool_options(Settings()))
     recorder = Recorder(dsn, spool_dir=spool_dir(tmp_path), name="offline",
                         options=RecorderOptions(retry_interval=0.1, retry_max_interval=0.5))

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,60 +17,13 @@ import pytest
 from db import ids
 from db.calls.events import Event
 from db.calls.messages import Message
-from db.embedded import EmbeddedPostgres
-from db.migrate import migrate
 from db.pool import connect
 from db.recorder import Recorder, RecorderOptions
-from tests.conftest import create_database, with_database
 from tests.recorder_producer import record_turn
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 QUIET = RecorderOptions(log_interval=3600)
-
-
-class RestartableServer:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server: EmbeddedPostgres | None = None
-
-    @property
-    def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> None:
-        if self.server is None:
-            self.server = EmbeddedPostgres(self.data_dir, port=self.port, fsync=False).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableServer]:
-    server = RestartableServer(tmp_path_factory.mktemp("faults") / "data")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def fault_dsn(pg: RestartableServer):
-    """A fresh, migrated database on the restartable server, which is up again after the test."""
-    name = await create_database(pg.dsn, prefix="faults")
-    dsn = with_database(pg.dsn, name)
-    conn = await connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    yield dsn
-    await asyncio.to_thread(pg.start)
 
 
 def spool_files(folder: Path) -> list[Path]:
