@@ -209,26 +209,36 @@ async def test_two_sessions_racing_for_the_last_slot_book_it_once(pool, recorder
     assert booked[0].call_id == winner.desk.call_id
 
 
-async def test_a_reschedule_from_another_line_keeps_the_appointments_own_time_zone(pool, recorder, tenant):
-    day = next_open_weekday()
+async def booked_at_santa_monica(pool, recorder, tenant, day):
+    """A cleaning booked at 10:00 by a caller who dialed Santa Monica."""
     to_santa_monica = Caller(identity="caller", number=CALLER_NUMBER, dialed_number=LOS_ANGELES_NUMBER,
                              is_sip=True)
-    first = await open_text_call(pool, recorder, caller=to_santa_monica)
-    await first.say("book a cleaning", book("cleaning", local(day, "10:00")), Step(text="Booked."))
-    await first.hang_up(recorder)
-    [original] = await appointments_of(pool, tenant.organization_id)
-    assert original.location_id == tenant.santa_monica_location_id
+    call = await open_text_call(pool, recorder, caller=to_santa_monica)
+    await call.say("book a cleaning", book("cleaning", local(day, "10:00")), Step(text="Booked."))
+    await call.hang_up(recorder)
+    [booked] = await appointments_of(pool, tenant.organization_id)
+    assert booked.location_id == tenant.santa_monica_location_id
+    return booked
 
-    second = await open_text_call(pool, recorder)  # the Midtown line, New York time
-    result = await second.say(
+
+async def move_from_midtown(pool, recorder, original, new_start: str, answer: str, *, refused: bool):
+    """The caller phones the Midtown line (New York time) and moves `original` to `new_start`."""
+    call = await open_text_call(pool, recorder)
+    result = await call.say(
         "move my Santa Monica cleaning to eleven thirty",
         Step(calls=[("reschedule_appointment", {"confirmation_code": original.confirmation_code,
                                                 "customer_name": "Jane Doe",
-                                                "new_start_time": local(day, "11:30")})]),
-        Step(text="Moved."))
+                                                "new_start_time": new_start})]),
+        Step(text=answer))
     result.expect.next_event().is_function_call(name="reschedule_appointment")
-    result.expect.next_event().is_function_call_output(is_error=False)
-    await second.hang_up(recorder)
+    result.expect.next_event().is_function_call_output(is_error=refused)
+    await call.hang_up(recorder)
+
+
+async def test_a_reschedule_from_another_line_keeps_the_appointments_own_time_zone(pool, recorder, tenant):
+    day = next_open_weekday()
+    original = await booked_at_santa_monica(pool, recorder, tenant, day)
+    await move_from_midtown(pool, recorder, original, local(day, "11:30"), "Moved.", refused=False)
     [moved] = await appointments_of(pool, tenant.organization_id)
     assert moved.id == original.id
     assert moved.starts_at.astimezone(LA).strftime("%H:%M") == "11:30"
@@ -236,27 +246,15 @@ async def test_a_reschedule_from_another_line_keeps_the_appointments_own_time_zo
 
 async def test_a_reschedule_from_another_line_follows_the_appointments_location_rules(pool, recorder, tenant):
     day = next_open_weekday()
-    to_santa_monica = Caller(identity="caller", number=CALLER_NUMBER, dialed_number=LOS_ANGELES_NUMBER,
-                             is_sip=True)
-    first = await open_text_call(pool, recorder, caller=to_santa_monica)
-    await first.say("book a cleaning", book("cleaning", local(day, "10:00")), Step(text="Booked."))
-    await first.hang_up(recorder)
-    [original] = await appointments_of(pool, tenant.organization_id)
+    original = await booked_at_santa_monica(pool, recorder, tenant, day)
     async with pool.acquire() as conn:  # Santa Monica now books one day ahead at most
         await configs.create_config(conn, organization_id=tenant.organization_id,
                                     location_id=tenant.santa_monica_location_id, greeting="Hi",
                                     instructions="Be brief.", policies={"max_days_ahead": 1},
                                     activate=True)
-    second = await open_text_call(pool, recorder)  # Midtown's rules would allow it
-    result = await second.say(
-        "move it to eleven thirty",
-        Step(calls=[("reschedule_appointment", {"confirmation_code": original.confirmation_code,
-                                                "customer_name": "Jane Doe",
-                                                "new_start_time": local(day, "11:30")})]),
-        Step(text="I can't move it that far ahead."))
-    result.expect.next_event().is_function_call(name="reschedule_appointment")
-    result.expect.next_event().is_function_call_output(is_error=True)
-    await second.hang_up(recorder)
+    # Midtown's rules would allow it.
+    await move_from_midtown(pool, recorder, original, local(day, "11:30"),
+                            "I can't move it that far ahead.", refused=True)
     [unmoved] = await appointments_of(pool, tenant.organization_id)
     assert unmoved.starts_at == original.starts_at
 
