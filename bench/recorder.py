@@ -282,7 +282,7 @@ async def main() -> None:
         admin_dsn = os.environ.get("DATABASE_URL")
         if not admin_dsn:
             server = EmbeddedPostgres(Path(tmp) / "pg").start()
-            admin_dsn = server.dsn
+            admin_dsn = server.admin_dsn
         name = f"bench_recorder_{os.getpid()}"
         admin = await asyncpg.connect(admin_dsn)
         await admin.execute(f"create database {name}")

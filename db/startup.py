@@ -11,22 +11,27 @@ from pathlib import Path
 
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate_dsn
+from db.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def database(database_url: str | None, embedded_dir: Path, *, migrate: bool = True) -> Iterator[str]:
+def database(database_url: str | None, embedded_dir: Path, *, migrate: bool = True,
+             listen_tcp: bool | None = None) -> Iterator[str]:
     """The DSN to connect to, with every migration applied (unless `migrate` is False).
 
     Without `database_url`, starts (or attaches to) the embedded server in `embedded_dir` and
     stops it when the block ends. Call it from a synchronous entrypoint, outside any event loop:
-    it runs the migrations in a loop of its own. Raises db.migrate.MigrationError."""
+    it runs the migrations in a loop of its own. Raises db.migrate.MigrationError.
+    `listen_tcp` (the embedded server also on 127.0.0.1) defaults to EMBEDDED_PG_LISTEN_TCP."""
     server = None
+    if listen_tcp is None:
+        listen_tcp = DatabaseSettings().embedded_pg_listen_tcp
     if database_url:
         dsn = database_url
     else:
-        server = EmbeddedPostgres(embedded_dir).start()
+        server = EmbeddedPostgres(embedded_dir, listen_tcp=listen_tcp).start()
         print(f"Using embedded Postgres, data in {server.data_dir} (set DATABASE_URL to use your own)",
               flush=True)
         dsn = server.dsn

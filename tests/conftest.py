@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -40,7 +39,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPost
 
 @pytest.fixture(scope="session")
 def admin_dsn(pg_server: EmbeddedPostgres | None) -> str:
-    return os.environ["DATABASE_URL"] if pg_server is None else pg_server.dsn
+    return os.environ["DATABASE_URL"] if pg_server is None else pg_server.admin_dsn
 
 
 @pytest.fixture(scope="session")
@@ -142,27 +141,22 @@ async def recorder(db_dsn: str, tmp_path: Path, tenant):
 
 
 class RestartableServer:
-    """An embedded server on a fixed port that a test may stop and start again (faults)."""
+    """An embedded server that a test may stop and start again (faults): it comes back at the
+    address stored with its data folder."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server: EmbeddedPostgres | None = None
+        self.embedded = EmbeddedPostgres(data_dir, fsync=False)
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self.embedded.admin_dsn
 
     def start(self) -> None:
-        if self.server is None:
-            self.server = EmbeddedPostgres(self.data_dir, port=self.port, fsync=False).start()
+        if not self.embedded.owned:
+            self.embedded.start()
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
+        self.embedded.stop()
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ async def stoppable_postgres(tmp_path: Path):
     if reason := skip_reason("livekit-server"):
         pytest.skip(reason)
     server = EmbeddedPostgres(tmp_path / "pg" / "data", port=free_port(), fsync=False).start()
-    _, dsn = await create_demo_database(server.dsn)
+    _, dsn = await create_demo_database(server.admin_dsn)
     yield server, dsn
     server.stop()
 
