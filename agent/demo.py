@@ -25,7 +25,7 @@ from agent.session import build_session, greet, record_usage
 from agent.settings import Settings
 from agent.show import print_call
 from db.demo.seed import NEW_YORK_NUMBER, seed_demo
-from db.pool import connect, create_pool
+from db.pool import connect, connection_options, create_pool
 from db.recorder import Recorder, RecorderOptions
 from db.startup import database
 
@@ -55,8 +55,8 @@ def _providers(settings: Settings, today: date) -> tuple[Providers, str]:
         "a SCRIPTED stand-in for the model (set OPENAI_API_KEY to use a real one)"
 
 
-async def _seed(dsn: str) -> None:
-    conn = await connect(dsn)
+async def _seed(dsn: str, settings: Settings) -> None:
+    conn = await connect(dsn, **connection_options(settings))
     try:
         tenant = await seed_demo(conn)
         if tenant.created_anything:
@@ -67,8 +67,8 @@ async def _seed(dsn: str) -> None:
 
 async def run_demo(settings: Settings, dsn: str) -> str:
     """The demo call on the migrated database at `dsn`; returns its session id."""
-    await _seed(dsn)
-    pool = await create_pool(dsn, min_size=1, max_size=4)
+    await _seed(dsn, settings)
+    pool = await create_pool(dsn, min_size=1, max_size=4, **connection_options(settings))
     recorder = Recorder(dsn, spool_dir=settings.spool_dir, name="demo",
                         options=RecorderOptions(flush_interval=settings.recorder_flush_seconds))
     await recorder.start()

@@ -15,22 +15,10 @@ from agent.providers import ProviderFactory, load_factory
 from agent.routing import RouteCache
 from agent.settings import Settings
 from db.desk import public_holidays
-from db.pool import create_pool
+from db.pool import connection_options, create_pool
 from db.recorder import Recorder, RecorderOptions
 
 log = logging.getLogger(__name__)
-
-
-def pool_options(settings: Settings) -> dict[str, Any]:
-    """The agent pool's timeouts (create_pool keyword arguments): every query of a call is bounded.
-
-    The server's statement and lock timeouts are the rule; the client's command_timeout, at the
-    statement timeout, is the backstop for when they do not reach or do not fire: a pooler that
-    drops startup parameters, or a server whose timers are off (libfaketime stops them)."""
-    return {"timeout": settings.connect_timeout_seconds,
-            "command_timeout": settings.statement_timeout_ms / 1000,
-            "server_settings": {"statement_timeout": str(settings.statement_timeout_ms),
-                                "lock_timeout": str(settings.lock_timeout_ms)}}
 
 
 @dataclass
@@ -60,7 +48,8 @@ class Resources:
             if self.pool is None:
                 dsn = self.settings.database_url or os.environ["DATABASE_URL"]
                 # min_size=0: a worker whose Postgres is away still starts and answers calls.
-                self.pool = await create_pool(dsn, min_size=0, max_size=5, **pool_options(self.settings))
+                self.pool = await create_pool(dsn, min_size=0, max_size=5,
+                                              **connection_options(self.settings))
                 options = RecorderOptions(flush_interval=self.settings.recorder_flush_seconds)
                 self.recorder = Recorder(dsn, spool_dir=self.settings.spool_dir, name="agent",
                                          options=options)

@@ -42,12 +42,8 @@ class Settings(DatabaseSettings):
     tts_voice: str = "alloy"
     tts_model: str | None = None
 
-    # Every query a call makes (routing, tools) gives up after this long, so that a booking stuck
-    # behind another transaction's lock is "the booking system is slow", not silence; connecting
-    # gives up after connect_timeout_seconds, so that a Postgres that is away is noticed quickly.
-    statement_timeout_ms: int = 3000
-    lock_timeout_ms: int = 2000
-    connect_timeout_seconds: float = 3.0
+    # Query, lock and connect timeouts: STATEMENT_TIMEOUT_MS, LOCK_TIMEOUT_MS,
+    # CONNECT_TIMEOUT_SECONDS (db.settings), shared with every process.
 
     # Silence that ends an utterance for the VAD (Silero's default is 0.55 s). It must not exceed
     # the endpointing policies (agent.session.turn_handling, LiveKit's default 0.5 s): a turn ends

@@ -9,13 +9,18 @@ import sys
 
 from db import migrate as migrations
 from db.demo.seed import describe, seed_demo
-from db.pool import connect
+from db.pool import connect, connection_options, migration_options
 from db.settings import DatabaseSettings
 from db.startup import database
 
 
+async def _connect(dsn: str):
+    """A connection with the bounds of DatabaseSettings (statement and lock timeouts)."""
+    return await connect(dsn, **connection_options(DatabaseSettings()))
+
+
 async def _migrate(dsn: str) -> None:
-    applied = await migrations.migrate_dsn(dsn)
+    applied = await migrations.migrate_dsn(dsn, **migration_options(DatabaseSettings()))
     if applied:
         for name in applied:
             print(f"applied {name}")
@@ -24,7 +29,7 @@ async def _migrate(dsn: str) -> None:
 
 
 async def _status(dsn: str) -> None:
-    conn = await connect(dsn)
+    conn = await _connect(dsn)
     try:
         rows = await migrations.status(conn)
     finally:
@@ -38,7 +43,7 @@ async def _status(dsn: str) -> None:
 async def _seed(dsn: str) -> None:
     """The demo tenant (--demo), after any pending migration: a new user runs just this."""
     await _migrate(dsn)
-    conn = await connect(dsn)
+    conn = await _connect(dsn)
     try:
         tenant = await seed_demo(conn)
     finally:

@@ -37,6 +37,10 @@ select not exists (select from pg_roles where rolname = :'app_role') as missing 
 create role :"app_role" login;
 \endif
 alter role :"app_role" login nosuperuser nocreatedb nocreaterole nobypassrls password :'app_password';
+-- Bounds for a session that sets none of its own (a psql, a script): the services set theirs.
+alter role :"app_role" set statement_timeout = '30s';
+alter role :"app_role" set lock_timeout = '10s';
+alter role :"app_role" set idle_in_transaction_session_timeout = '60s';
 select not exists (select from pg_roles where rolname = 'anon') as missing \gset
 \if :missing
 create role anon nologin noinherit;

@@ -119,13 +119,19 @@ async def migrate(conn: asyncpg.Connection, sql_dir: Path = SQL_DIR) -> list[str
         await conn.execute("select pg_advisory_unlock($1)", _LOCK_KEY)
 
 
-async def migrate_dsn(dsn: str, sql_dir: Path = SQL_DIR) -> list[str]:
-    """migrate() on a connection of its own: what a process runs at start."""
+async def migrate_dsn(dsn: str, sql_dir: Path = SQL_DIR, **connect_options) -> list[str]:
+    """migrate() on a connection of its own: what a process runs at start (`connect_options`:
+    db.pool.migration_options, its timeouts)."""
     from db.pool import connect
 
-    conn = await connect(dsn)
+    conn = await connect(dsn, **connect_options)
     try:
         return await migrate(conn, sql_dir)
+    except (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError, TimeoutError) as exc:
+        raise MigrationError(
+            f"gave up after MIGRATION_TIMEOUT_MS ({exc.__class__.__name__}): another migrator, or a "
+            "long transaction holding a lock the migration needs"
+        ) from exc
     finally:
         await conn.close()
 

@@ -1,13 +1,39 @@
-"""The asyncpg pool every process uses (db.startup finds the DSN it connects to)."""
+"""The asyncpg pool every process uses (db.startup finds the DSN it connects to), and the bounds
+every connection has (db.settings.DatabaseSettings)."""
 
 from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import asyncpg
 
 log = logging.getLogger(__name__)
+
+
+def timeouts(statement_ms: int, lock_ms: int, connect_s: float) -> dict[str, Any]:
+    """create_pool / connect keyword arguments that bound every query of the connection.
+
+    The server's statement and lock timeouts are the rule; the client's command_timeout, at the
+    statement timeout, is the backstop for when they do not reach or do not fire: a pooler that
+    drops startup parameters, or a server whose timers are off (libfaketime stops them)."""
+    return {"timeout": connect_s,
+            "command_timeout": statement_ms / 1000,
+            "server_settings": {"statement_timeout": str(statement_ms),
+                                "lock_timeout": str(lock_ms)}}
+
+
+def connection_options(settings) -> dict[str, Any]:
+    """The bounds of a service's connections, from its DatabaseSettings."""
+    return timeouts(settings.statement_timeout_ms, settings.lock_timeout_ms,
+                    settings.connect_timeout_seconds)
+
+
+def migration_options(settings) -> dict[str, Any]:
+    """The bounds of a migrating connection: long, but bounds."""
+    return timeouts(settings.migration_timeout_ms, settings.migration_timeout_ms,
+                    settings.connect_timeout_seconds)
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate_dsn
+from db.pool import migration_options
 from db.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,9 @@ def database(database_url: str | None, embedded_dir: Path, *, migrate: bool = Tr
     it runs the migrations in a loop of its own. Raises db.migrate.MigrationError.
     `listen_tcp` (the embedded server also on 127.0.0.1) defaults to EMBEDDED_PG_LISTEN_TCP."""
     server = None
+    settings = DatabaseSettings()
     if listen_tcp is None:
-        listen_tcp = DatabaseSettings().embedded_pg_listen_tcp
+        listen_tcp = settings.embedded_pg_listen_tcp
     if database_url:
         dsn = database_url
     else:
@@ -37,7 +39,7 @@ def database(database_url: str | None, embedded_dir: Path, *, migrate: bool = Tr
         dsn = server.dsn
     try:
         if migrate:
-            for name in asyncio.run(migrate_dsn(dsn)):
+            for name in asyncio.run(migrate_dsn(dsn, **migration_options(settings))):
                 log.info("applied migration %s", name)
         yield dsn
     finally:

@@ -12,13 +12,12 @@ import pytest
 
 from agent.call import Caller
 from agent.opening import open_call
-from agent.resources import pool_options
 from agent.routing import NoRoute, RouteCache, route_call
 from agent.scripted import Step
 from agent.settings import Settings
 from db.demo.data import ORGANIZATION
 from db.demo.seed import NEW_YORK_NUMBER
-from db.pool import create_pool
+from db.pool import connection_options, create_pool
 from tests.clock import local, next_open_weekday, today
 from tests.harness import CALLER_NUMBER, open_text_call, stored_call
 
@@ -106,7 +105,7 @@ async def test_an_odd_dialed_number_without_a_default_is_a_clear_no_route(pool, 
 
 
 async def test_a_booking_stuck_behind_a_lock_is_slow_within_3_seconds(db_dsn, pool, recorder):
-    timed = await create_pool(db_dsn, min_size=0, max_size=4, **pool_options(Settings()))
+    timed = await create_pool(db_dsn, min_size=0, max_size=4, **connection_options(Settings()))
     try:
         call = await open_text_call(timed, recorder)
         assert await recorder.flush(10)

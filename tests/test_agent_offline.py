@@ -11,11 +11,10 @@ import asyncio
 import pytest
 
 from agent.call import close_call
-from agent.resources import pool_options
 from agent.routing import RouteCache
 from agent.scripted import Step
 from agent.settings import Settings
-from db.pool import create_pool
+from db.pool import connection_options, create_pool
 from db.recorder import Recorder, RecorderOptions
 from tests.clock import local, next_open_weekday
 from tests.harness import demo_tenant, open_text_call, spool_dir, stored_call
@@ -25,7 +24,7 @@ pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 async def test_a_call_while_postgres_is_away_is_answered_from_the_cached_route(pg, fault_dsn, tmp_path):
     dsn = fault_dsn
-    pool = await create_pool(dsn, min_size=0, max_size=4, **pool_options(Settings()))
+    pool = await create_pool(dsn, min_size=0, max_size=4, **connection_options(Settings()))
     recorder = Recorder(dsn, spool_dir=spool_dir(tmp_path), name="offline",
                         options=RecorderOptions(retry_interval=0.1, retry_max_interval=0.5))
     await recorder.start()

@@ -16,7 +16,7 @@ import sys
 from aiohttp import web
 
 from db import migrate
-from db.pool import create_pool
+from db.pool import connection_options, create_pool
 from db.startup import database
 from webhooks.app import create_app
 from webhooks.settings import Settings
@@ -29,7 +29,8 @@ SHUTDOWN_TIMEOUT_S = 10.0
 
 
 async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: str, port: int) -> None:
-    pool = await create_pool(dsn, min_size=2, max_size=settings.webhook_db_pool_size)
+    pool = await create_pool(dsn, min_size=2, max_size=settings.webhook_db_pool_size,
+                             **connection_options(settings))
     try:
         app = create_app(pool=pool, verifier=verifier, max_body_bytes=settings.webhook_max_body_bytes)
         runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)

@@ -43,6 +43,7 @@ from db.calls.messages import COLUMNS as MESSAGE_COLUMNS
 from db.calls.messages import Message
 from db.errors import Conflict, DatabaseError, InvalidInput, NotFound, Unavailable, is_transient
 from db.pool import init_connection as pool_init_connection
+from db.pool import timeouts
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,14 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await pool_init_connection(conn)
     await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode,
                               schema="pg_catalog", format="binary")
+
+
+def write_bounds(write_timeout: float) -> dict:
+    """The recorder pool's timeouts: the server gives up on a statement, or a wait for a lock,
+    when the writer would (a batch past write_timeout counts as Postgres unavailable) rather than
+    finishing it for nobody."""
+    ms = int(write_timeout * 1000)
+    return timeouts(ms, ms, write_timeout)
 
 
 class UnspoolableOp(InvalidInput):

@@ -55,6 +55,7 @@ from db.recorder.batches import (
     Op,
     init_connection,
     keep_session,
+    write_bounds,
 )
 from db.recorder.deadletters import DeadLetters
 from db.recorder.fields import FINISH_FIELDS, PARTICIPANT_FIELDS, START_FIELDS, UPDATE_FIELDS, check_fields
@@ -105,7 +106,8 @@ class Recorder:
         if self._pool is None:
             # min_size=0: opening the pool does not need the database to be up.
             self._pool = await asyncpg.create_pool(
-                self._dsn, min_size=0, max_size=2, init=init_connection, reset=keep_session)
+                self._dsn, min_size=0, max_size=2, init=init_connection, reset=keep_session,
+                **write_bounds(self._options.write_timeout))
         self._backlog.open(self._spool_dir)
         self._writer.start(self._pool)
         self._maintainer = asyncio.create_task(self._maintain(), name=f"{self.name}-maintenance")
