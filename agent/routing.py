@@ -42,7 +42,7 @@ def parse_metadata(*blobs: str | None) -> dict:
         try:
             value = json.loads(blob)
         except json.JSONDecodeError:
-            log.info("ignoring metadata that is not JSON: %.80r", blob)
+            log.info("ignoring metadata that is not JSON (%d characters)", len(blob))
             continue
         if isinstance(value, dict):
             merged = {**value, **merged}

@@ -13,6 +13,7 @@ from livekit.agents import AgentSession, EndpointingOptions, TurnHandlingOptions
 from livekit.agents.voice.events import CloseReason
 
 from agent.call import FrontDesk, close_call
+from agent.log_privacy import keep_personal_data_out_of_logs
 from agent.providers import Providers
 from agent.tools.calls import hang_up
 
@@ -34,6 +35,8 @@ CLOSE_REASONS = {
 def build_session(desk: FrontDesk, providers: Providers, *, vad: Any = None,
                   record: bool = True) -> AgentSession:
     """`record=False` leaves the recording off (bench/turn_overhead.py measures its cost)."""
+    # Here, where every way of running a call (worker, demo, console, tests) builds its session.
+    keep_personal_data_out_of_logs()
     silence = desk.policies.get("silence_timeout_seconds")
     # Only what is given: LiveKit tells "not given" (use a default) from None (none at all).
     optional: dict[str, Any] = {}

@@ -197,7 +197,7 @@ async def _route(conn: asyncpg.Connection, call: Call, dialed_number: str | None
         return
     location = await locations.find_location_by_number(conn, phone_number=dialed_number)
     if location is None:
-        log.info("call %s: no active location has the dialed number %s", call.session_id, dialed_number)
+        log.info("call %s: no active location has its dialed number", call.session_id)
         return
     await lifecycle.route_to_location(
         conn, session_id=call.session_id, location_id=location.id,

@@ -32,7 +32,8 @@ async def transfer_to_human(context: RunContext[FrontDesk], reason: str) -> str:
         # LiveKit takes a URI (tel: or sip:); a bare number is refused as invalid_argument.
         await desk.room.transfer_sip_participant(desk.caller.identity, f"tel:{number}")
     except Exception as exc:  # the SIP bridge's error comes back from the LiveKit API
-        log.warning("transfer of %s to %s failed: %s", desk.session_id, number, exc)
+        # Neither the number nor the bridge's message, which may quote it (it is in the event).
+        log.warning("transfer of %s failed: %s", desk.session_id, type(exc).__name__)
         desk.recording.event("transfer", {"to": number, "ok": False, "error": str(exc)},
                              severity="error")
         raise ToolError("the transfer did not go through: apologise and offer to take a message") \
