@@ -70,7 +70,8 @@ async def run_demo(settings: Settings, dsn: str) -> str:
     await _seed(dsn, settings)
     pool = await create_pool(dsn, min_size=1, max_size=4, **connection_options(settings))
     recorder = Recorder(dsn, spool_dir=settings.spool_dir, name="demo",
-                        options=RecorderOptions(flush_interval=settings.recorder_flush_seconds))
+                        options=RecorderOptions(flush_interval=settings.recorder_flush_seconds,
+                                                pooled=settings.pooled))
     await recorder.start()
     session_id = f"demo-{uuid.uuid4().hex[:12]}"
     try:

@@ -50,7 +50,8 @@ class Resources:
                 # min_size=0: a worker whose Postgres is away still starts and answers calls.
                 self.pool = await create_pool(dsn, min_size=0, max_size=5,
                                               **connection_options(self.settings))
-                options = RecorderOptions(flush_interval=self.settings.recorder_flush_seconds)
+                options = RecorderOptions(flush_interval=self.settings.recorder_flush_seconds,
+                                          pooled=self.settings.pooled)
                 self.recorder = Recorder(dsn, spool_dir=self.settings.spool_dir, name="agent",
                                          options=options)
                 await self.recorder.start()

@@ -20,7 +20,8 @@ async def _connect(dsn: str):
 
 
 async def _migrate(dsn: str) -> None:
-    applied = await migrations.migrate_dsn(dsn, **migration_options(DatabaseSettings()))
+    settings = DatabaseSettings()
+    applied = await migrations.migrate_dsn(settings.session_url(dsn), **migration_options(settings))
     if applied:
         for name in applied:
             print(f"applied {name}")
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         # Migrating is what these commands do (or, for status, report), saying so on stdout.
         with database(settings.database_url, settings.embedded_pg_dir, migrate=False) as dsn:
             asyncio.run(COMMANDS[args.command](dsn))
-    except migrations.MigrationError as exc:
+    except (migrations.MigrationError, ValueError) as exc:  # ValueError: settings (pool mode)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

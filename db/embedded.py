@@ -52,7 +52,7 @@ def _bin_dir() -> Path:
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
 
 
-def _service_account() -> tuple[int, int] | None:
+def service_account() -> tuple[int, int] | None:
     """The (uid, gid) the server runs as when we are root, created on first use."""
     if os.geteuid() != 0:
         return None
@@ -158,7 +158,7 @@ class EmbeddedPostgres:
                 self.port = running
                 log.info("using the embedded Postgres already running on %s", self.data_dir)
                 return self
-            account = _service_account()
+            account = service_account()
             if account is not None:
                 # On every start, not only at initdb: an ancestor may have been tightened since
                 # (pytest resets /tmp/pytest-of-<user> to 0700 whenever a session starts).

@@ -4,6 +4,7 @@ read from the environment or `.env`."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,5 +29,25 @@ class DatabaseSettings(BaseSettings):
     connect_timeout_seconds: float = Field(3.0, gt=0)
     # Migrations may rewrite a large table, or wait for another process's migrations: both bounds.
     migration_timeout_ms: int = Field(600_000, gt=0)
+    # `transaction`: DATABASE_URL is a transaction-mode pooler (PgBouncer, Supabase's pooler on
+    # port 6543), which hands each transaction to any server connection: no prepared statement
+    # cache, no startup parameters, and what needs a session (the migrations' advisory lock)
+    # goes to DATABASE_DIRECT_URL, the database itself.
+    database_pool_mode: Literal["session", "transaction"] = "session"
+    database_direct_url: str | None = None
     # Apply pending migrations when the process starts (`python -m db migrate` does it by hand).
     migrate_on_start: bool = True
+
+    @property
+    def pooled(self) -> bool:
+        return self.database_pool_mode == "transaction"
+
+    def session_url(self, dsn: str) -> str:
+        """Where to open a connection that needs a session of its own (migrations): `dsn`
+        itself unless it is a transaction-mode pooler."""
+        if not self.pooled:
+            return dsn
+        if not self.database_direct_url:
+            raise ValueError("DATABASE_POOL_MODE=transaction needs DATABASE_DIRECT_URL (the database "
+                             "itself, not the pooler) for migrations")
+        return self.database_direct_url

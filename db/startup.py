@@ -39,7 +39,8 @@ def database(database_url: str | None, embedded_dir: Path, *, migrate: bool = Tr
         dsn = server.dsn
     try:
         if migrate:
-            for name in asyncio.run(migrate_dsn(dsn, **migration_options(settings))):
+            direct = settings.session_url(dsn) if database_url else dsn
+            for name in asyncio.run(migrate_dsn(direct, **migration_options(settings))):
                 log.info("applied migration %s", name)
         yield dsn
     finally:

@@ -145,12 +145,12 @@ async def init_connection(conn: asyncpg.Connection) -> None:
                               schema="pg_catalog", format="binary")
 
 
-def write_bounds(write_timeout: float) -> dict:
+def write_bounds(write_timeout: float, *, pooled: bool = False) -> dict:
     """The recorder pool's timeouts: the server gives up on a statement, or a wait for a lock,
     when the writer would (a batch past write_timeout counts as Postgres unavailable) rather than
-    finishing it for nobody."""
+    finishing it for nobody. `pooled`: through a transaction-mode pooler (db.pool.timeouts)."""
     ms = int(write_timeout * 1000)
-    return timeouts(ms, ms, write_timeout)
+    return timeouts(ms, ms, write_timeout, pooled=pooled)
 
 
 class UnspoolableOp(InvalidInput):

@@ -25,6 +25,7 @@ class RecorderOptions:
     spool_interval: float = 0.05  # during an outage, rows gather this long before going to disk
     log_interval: float = 30.0  # how often the stats are logged
     orphan_interval: float = 60.0  # how often spools of dead processes are looked for
+    pooled: bool = False  # the DSN is a transaction-mode pooler (DATABASE_POOL_MODE=transaction)
 
     def __post_init__(self) -> None:
         if self.max_queue < 1 or self.batch_size < 1:

@@ -107,7 +107,7 @@ class Recorder:
             # min_size=0: opening the pool does not need the database to be up.
             self._pool = await asyncpg.create_pool(
                 self._dsn, min_size=0, max_size=2, init=init_connection, reset=keep_session,
-                **write_bounds(self._options.write_timeout))
+                **write_bounds(self._options.write_timeout, pooled=self._options.pooled))
         self._backlog.open(self._spool_dir)
         self._writer.start(self._pool)
         self._maintainer = asyncio.create_task(self._maintain(), name=f"{self.name}-maintenance")
