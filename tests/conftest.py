@@ -59,13 +59,16 @@ async def template_dsn(admin_dsn: str) -> str:
     return dsn
 
 
-async def create_database(admin_dsn: str, *, prefix: str, template: str | None = None) -> str:
-    """A new database named `<prefix>_<random>` (a copy of `template`, or empty); its name."""
+async def create_database(admin_dsn: str, *, prefix: str, template: str | None = None,
+                          owner: str | None = None) -> str:
+    """A new database named `<prefix>_<random>` (a copy of `template`, or empty, owned by `owner`
+    or the admin); its name."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     copy = f" template {template} strategy file_copy" if template else ""
+    owned = f" owner {owner}" if owner else ""
     admin = await asyncpg.connect(admin_dsn)
     try:
-        await admin.execute(f"create database {name}{copy}")
+        await admin.execute(f"create database {name}{copy}{owned}")
     finally:
         await admin.close()
     return name
