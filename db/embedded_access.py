@@ -27,9 +27,8 @@ APP_DATABASE = "frontdesk"
 _MAX_SOCKET_PATH = 107
 
 # Run by psql as the superuser, idempotent. Roles the migrations would otherwise create (which a
-# role without CREATEROLE cannot) and the one extension they may need that is not trusted
-# (btree_gist and pg_trgm are trusted: the database owner creates them). In template1, so every
-# database created afterwards (the tests' clones included) has it.
+# role without CREATEROLE cannot) and the one extension they may need that is not trusted, in the
+# application's database (btree_gist and pg_trgm are trusted: the database owner creates them).
 BOOTSTRAP = r"""
 \getenv app_password FRONTDESK_APP_PASSWORD
 select not exists (select from pg_roles where rolname = :'app_role') as missing \gset
@@ -54,7 +53,7 @@ select not exists (select from pg_database where datname = :'app_database') as m
 \if :missing
 create database :"app_database" owner :"app_role";
 \endif
-\connect template1
+\connect :"app_database"
 create extension if not exists vector;
 """
 

@@ -207,6 +207,7 @@ async def test_the_application_role_is_not_a_superuser_and_owns_the_schema(data_
                 "select distinct tableowner from pg_tables where schemaname = 'public'")}
             bounds = [await conn.fetchval(f"show {name}") for name in
                       ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")]
+            extensions = {r[0] for r in await conn.fetch("select extname from pg_extension")}
             forced = await conn.fetchval(
                 "select count(*) from pg_class "
                 "where relforcerowsecurity and relnamespace = 'public'::regnamespace")
@@ -214,6 +215,8 @@ async def test_the_application_role_is_not_a_superuser_and_owns_the_schema(data_
             await conn.close()
     assert tuple(role) == (APP_ROLE, False, False, False)
     assert owners == {APP_ROLE}
+    # Trusted ones created by the owner's migrations; vector (not trusted) by the superuser.
+    assert {"btree_gist", "pg_trgm", "vector"} <= extensions
     assert bounds == ["30s", "10s", "1min"]  # the role's own, for a session that sets none
     assert forced == 0  # the owner is not subject to RLS: the README says why
 
