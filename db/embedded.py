@@ -168,8 +168,12 @@ class EmbeddedPostgres:
             self.port = self.access.port
             socket_dir = prepare_socket_dir(self.data_dir, self.port, account)
             self._spawn(account, socket_dir)
-            self._wait_ready(timeout)
-            bootstrap(_bin_dir() / "psql", self.access, socket_dir)
+            try:
+                self._wait_ready(timeout)
+                bootstrap(_bin_dir() / "psql", self.access, socket_dir)
+            except BaseException:
+                self.stop()
+                raise
         where = f"{socket_dir} and 127.0.0.1:{self.port}" if self.listen_tcp else str(socket_dir)
         log.info("embedded Postgres on %s, data in %s", where, self.data_dir)
         return self
