@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import time
 
@@ -14,8 +13,8 @@ import pytest
 
 from db.migrate import _LOCK_KEY
 from db.pool import connect
+from tests.e2e.services import WebhookService
 from tests.livekit_webhooks import delivery, realistic_call
-from webhooks.app import WEBHOOK_PATH
 
 pytestmark = [
     pytest.mark.db,
@@ -23,12 +22,6 @@ pytestmark = [
 ]
 
 BOUNDS = {"STATEMENT_TIMEOUT_MS": "1000", "LOCK_TIMEOUT_MS": "500", "MIGRATION_TIMEOUT_MS": "1000"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_migrate_gives_up_when_another_migrator_holds_the_lock(db_dsn, repo_root):
@@ -54,39 +47,23 @@ async def test_migrate_gives_up_when_another_migrator_holds_the_lock(db_dsn, rep
     assert elapsed < 15
 
 
-async def test_the_webhook_service_gives_up_on_a_table_locked_elsewhere(db_dsn, repo_root):
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": db_dsn, "LIVEKIT_API_KEY": "devkey",
-           "LIVEKIT_API_SECRET": "secret", "WEBHOOK_KEYS": "", **BOUNDS}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "webhooks", "--port", str(port), cwd=repo_root, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )
+async def test_the_webhook_service_gives_up_on_a_table_locked_elsewhere(db_dsn, tmp_path, monkeypatch):
+    for name, value in BOUNDS.items():
+        monkeypatch.setenv(name, value)  # the service's environment is ours
+    service = WebhookService(tmp_path, dsn=db_dsn, api_key="devkey", api_secret="secret")
+    await asyncio.to_thread(service.start)
     holder = await connect(db_dsn)
     try:
-        base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-            for _ in range(150):
-                try:
-                    async with session.get(f"{base}/readyz") as ready:
-                        if ready.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the service did not become ready in 15 s")
             async with holder.transaction():
                 await holder.execute("lock table webhook_events in access exclusive mode")
                 body, headers = delivery(realistic_call()["room_started"])
                 started = time.monotonic()
-                async with session.post(f"{base}{WEBHOOK_PATH}", data=body,
-                                        headers=headers) as response:
+                async with session.post(service.url, data=body, headers=headers) as response:
                     status = response.status
                 elapsed = time.monotonic() - started
     finally:
         await holder.close()
-        process.terminate()
-        await process.wait()
+        await asyncio.to_thread(service.stop)
     # Answered while the lock is still held: the delivery gave up on it, LiveKit retries later.
     assert status >= 500 and elapsed < 10
