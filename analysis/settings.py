@@ -3,8 +3,6 @@ environment or `.env`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 
 from db.settings import DatabaseSettings
@@ -31,4 +29,3 @@ class Settings(DatabaseSettings):
 
     # Exports: how long a written report is kept before `cleanup` deletes it
     analysis_export_days: int = Field(7, ge=0)
-    analysis_export_dir: Path = Path(".data/exports")
