@@ -75,7 +75,8 @@ async def _export(settings: Settings, dsn: str, args: argparse.Namespace) -> int
         async with pool.acquire() as conn:
             export = await write_export(conn, run_id=args.run_id, format=args.format, out=args.out,
                                         keep_days=settings.analysis_export_days)
-        print(f"wrote {export.path} ({export.size_bytes} bytes), kept until {export.expires_at:%Y-%m-%d %H:%M %Z}")
+        print(f"wrote {export.path} ({export.size_bytes} bytes), "
+              f"kept until {export.expires_at:%Y-%m-%d %H:%M %Z}")
         return 0
     finally:
         await pool.close()

@@ -5,6 +5,7 @@ analysis_exports with an expiry; delete the expired ones, file and row.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from pathlib import Path
@@ -22,17 +23,21 @@ log = logging.getLogger(__name__)
 RENDERERS = {"csv": render_csv, "pdf": render_pdf}
 
 
-async def write_export(conn: asyncpg.Connection, *, run_id: uuid.UUID, format: str, out: Path,
-                       keep_days: int) -> Export:
-    data = await report_data(conn, run_id=run_id)
-    content = RENDERERS[format](data)
+def _write(out: Path, content: bytes) -> str:
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     partial.write_bytes(content)
     partial.replace(out)  # a reader never sees half a report
-    export = await exports.record_export(conn, run_id=run_id, format=format,
-                                         path=str(out.resolve()), size_bytes=len(content),
-                                         keep_days=keep_days)
+    return str(out.resolve())
+
+
+async def write_export(conn: asyncpg.Connection, *, run_id: uuid.UUID, format: str, out: Path,
+                       keep_days: int) -> Export:
+    data = await report_data(conn, run_id=run_id)
+    content = await asyncio.to_thread(RENDERERS[format], data)
+    path = await asyncio.to_thread(_write, out, content)
+    export = await exports.record_export(conn, run_id=run_id, format=format, path=path,
+                                         size_bytes=len(content), keep_days=keep_days)
     log.info("wrote the %s report of run %s (%s bytes)", format, run_id, len(content))
     return export
 
@@ -41,7 +46,7 @@ async def delete_expired(conn: asyncpg.Connection) -> list[Export]:
     """Delete each expired export's file (if still there) and then its row; the ones deleted."""
     deleted = []
     for export in await exports.expired(conn):
-        Path(export.path).unlink(missing_ok=True)
+        await asyncio.to_thread(Path(export.path).unlink, missing_ok=True)
         await exports.delete_export(conn, export_id=export.id)
         deleted.append(export)
     return deleted

@@ -41,6 +41,17 @@ async def calls(pool, tenant):
                                 location_id=tenant.midtown_location_id)
 
 
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def first_page_png(pdf: Path, prefix: Path) -> Path:
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+                    str(prefix)], check=True)
+    return prefix.with_suffix(".png")
+
+
 def brand_pixels(png: Path, *, top_mm: float, bottom_mm: float) -> int:
     """Pixels of the report's blue between two heights of the A4 page (the bars of a chart)."""
     image = Image.open(png).convert("RGB")
@@ -63,15 +74,12 @@ async def test_run_then_csv_and_pdf_exports_then_cleanup(repo_root, db_dsn, pool
 
     pdf = tmp_path / "report.pdf"
     cli(repo_root, db_dsn, "export", str(run_id), "--format", "pdf", "--out", str(pdf))
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    text = pdf_text(pdf)
     for expected in ("Bright Smile Dental", f"{DAYS[0]:%d %b %Y} to {DAYS[2]:%d %b %Y}",
                      "Calls per day", "Intent distribution", "Sentiment", "Response time (ms)",
                      "Calls by hour of day", "Key figures", "Booking conversion", "Containment"):
         assert expected in text, expected
-    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf),
-                    str(tmp_path / "page")], check=True)
-    [page] = tmp_path.glob("page*.png")
+    page = first_page_png(pdf, tmp_path / "page")
     # The calls-per-day chart (below the header and the tiles) has its bars drawn.
     assert brand_pixels(page, top_mm=75, bottom_mm=112) > 100
 

@@ -12,7 +12,7 @@ from analysis.rules import RulesAnalyser
 from analysis.runs import RunRequest, run_analysis
 from db.analysis import analyses
 from db.desk import configs
-from tests.analysis_helpers import BOOKING, make_call
+from tests.analysis_helpers import make_call
 from tests.clock import LA, NY, today
 
 DAY0 = today() - timedelta(days=10)

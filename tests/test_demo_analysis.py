@@ -14,7 +14,8 @@ def test_the_keyless_demo_prints_the_calls_analysis(repo_root, db_dsn, tmp_path)
     done = subprocess.run([sys.executable, "-m", "agent", "demo"], cwd=repo_root, env=env,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
-    analysis = done.stdout[done.stdout.index("=== Analysis v1 (completed), made by the offline rules analyser"):]
+    header = "=== Analysis v1 (completed), made by the offline rules analyser"
+    analysis = done.stdout[done.stdout.index(header):]
     assert "intent=book journey=booking" in analysis
     assert "success=True (an appointment was booked)" in analysis
     assert "agent quality=" in analysis and analysis.rstrip().endswith("follow-ups: none")
