@@ -76,7 +76,7 @@ _UPDATES = ", ".join(f"{name} = excluded.{name}" for name in _VALUES if name != 
 SAVE = f"""
 with current as (
     insert into call_analyses as a ({_INSERT_COLUMNS}, quality_score, version)
-    values ({_PARAMS}, ${_VALUES.index('agent_quality') + 1}::real / 10, 1)
+    values ({_PARAMS}, ${_VALUES.index('agent_quality') + 1}::smallint / 10.0, 1)
     on conflict (call_id) do update set
         {_UPDATES}, quality_score = excluded.quality_score, version = a.version + 1,
         created_at = now(), updated_at = now()
