@@ -149,3 +149,17 @@ async def test_the_rules_analyser_reads_intent_from_what_the_caller_said(conn, t
     [loaded] = await facts.load(conn, call_ids=[call_id])
     result = await analyse_call(RulesAnalyser(), loaded)
     assert result.intent == intent and result.success is False
+
+
+async def test_a_running_worker_picks_up_calls_as_they_close_until_stopped(pool, tenant):
+    stop = asyncio.Event()
+    worker = asyncio.create_task(Worker(pool, RulesAnalyser(), options()).run(stop))
+    async with pool.acquire() as conn:
+        call_id = await make_call(conn, organization_id=tenant.organization_id, started_at=NOW)
+        for _ in range(200):
+            if await analyses.current(conn, call_id=call_id) is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert (await analyses.current(conn, call_id=call_id)).status == "completed"
+    stop.set()
+    await asyncio.wait_for(worker, timeout=5)
