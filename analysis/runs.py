@@ -43,16 +43,12 @@ class Scope:
     timezone: str  # the location's, else the organisation's: what a "day" of the period means
 
 
-ONLY_ORGANIZATION = "select slug from organizations order by created_at limit 2"
-
-
 async def resolve_scope(conn: asyncpg.Connection, request: RunRequest) -> Scope:
     slug = request.organization_slug
     if slug is None:
-        slugs = [r["slug"] for r in await conn.fetch(ONLY_ORGANIZATION)]
-        if len(slugs) != 1:
+        slug = await runs.only_organization_slug(conn)
+        if slug is None:
             raise InvalidInput("name the organisation (--organization SLUG): there is not exactly one")
-        slug = slugs[0]
     org = await organizations.get_organization(conn, slug=slug)
     if org is None:
         raise NotFound(f"no organisation {slug!r}")

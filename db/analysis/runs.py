@@ -87,6 +87,16 @@ async def get_run(conn: asyncpg.Connection, *, run_id: uuid.UUID) -> Run:
     return Run(**dict(record))
 
 
+ONLY_ORGANIZATION = "select slug from organizations order by created_at limit 2"
+
+
+@repository
+async def only_organization_slug(conn: asyncpg.Connection) -> str | None:
+    """The slug of the only organisation; None when there are none or several."""
+    slugs = [r["slug"] for r in await conn.fetch(ONLY_ORGANIZATION)]
+    return slugs[0] if len(slugs) == 1 else None
+
+
 CALLS_IN_PERIOD = """
 select c.id from voice_calls c
   left join agent_configs ac on ac.id = c.agent_config_id
