@@ -3,7 +3,8 @@
 It runs the real receptionist (tools, recording, recorder) against the embedded database with
 the demo tenant, seeding it when missing: a scripted caller asks a question and books an
 appointment. With OPENAI_API_KEY set the model is real; without, a scripted stand-in, and the
-demo says so. At the end it prints the call as stored in Postgres."""
+demo says so. At the end it prints the call as stored in Postgres, then has an analysis worker
+(`python -m analysis work --once`, a process of its own) analyse it and prints the analysis."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 import uuid
 from datetime import date, datetime
 
@@ -23,7 +25,8 @@ from agent.routing import Route
 from agent.scripted import ScriptedLLM
 from agent.session import build_session, greet, record_usage
 from agent.settings import Settings
-from agent.show import print_call
+from agent.show import print_analysis, print_call
+from db import ids
 from db.demo.seed import NEW_YORK_NUMBER, seed_demo
 from db.pool import connect, connection_options, create_pool
 from db.recorder import Recorder, RecorderOptions
@@ -84,12 +87,25 @@ async def run_demo(settings: Settings, dsn: str) -> str:
         print(f"Demo call {session_id} to {route.location.name}, answered by {which}.\n")
         await _converse(desk, providers, route, caller_lines(next_weekday(today)))
         await recorder.flush(settings.flush_deadline_seconds, session_id=session_id)
+        await _analyse(dsn)
         async with pool.acquire() as conn:
             await print_call(conn, session_id=session_id)
+            await print_analysis(conn, call_id=ids.call_id(session_id))
     finally:
         await recorder.close()
         await pool.close()
     return session_id
+
+
+async def _analyse(dsn: str) -> None:
+    """Drain the analysis queue (this call's job is in it) with a worker process, as in production:
+    the agent never analyses calls itself."""
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "analysis", "work", "--once", env={**os.environ, "DATABASE_URL": dsn},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await worker.communicate()
+    if worker.returncode != 0:
+        print(f"The analysis worker failed:\n{output.decode(errors='replace')}")
 
 
 async def _converse(desk: FrontDesk, providers: Providers, route: Route, lines: list[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from agent.speech import spoken_time
+from db.analysis import analyses
 from db.calls.report import call_report
 
 
@@ -39,3 +40,21 @@ async def print_call(conn: asyncpg.Connection, *, session_id: str) -> None:
         print(f"  {a['confirmation_code']} {a['status']}: {a['service']} for {a['customer_name']} "
               f"on {spoken_time(a['starts_at'], a['timezone'])} with {a['provider'] or 'any provider'} "
               f"at {a['location']}")
+
+
+async def print_analysis(conn: asyncpg.Connection, *, call_id) -> None:
+    """The call's current analysis (call_analyses), saying which analyser made it."""
+    a = await analyses.current(conn, call_id=call_id)
+    if a is None:
+        print("\nNo analysis of this call yet (is an analysis worker running?).")
+        return
+    made_by = f"the model {a.model_used}" if a.model_used else f"the offline {a.analyser} analyser"
+    print(f"\n=== Analysis v{a.version} ({a.status}), made by {made_by} ===")
+    print(f"summary: {a.summary}")
+    print(f"intent={a.intent} journey={a.journey_stage} sentiment={a.sentiment} "
+          f"confidence={'-' if a.confidence is None else f'{a.confidence:.2f}'}")
+    print(f"success={a.success} ({a.success_reason})")
+    print(f"agent quality={a.agent_quality}/10 ({a.quality_reasoning})")
+    if a.extraction:
+        print(f"fields: {a.extraction}")
+    print(f"follow-ups: {'; '.join(a.follow_ups) or 'none'}")

@@ -6,13 +6,14 @@ import importlib
 import pkgutil
 from types import ModuleType
 
+import db.analysis
 import db.calls
 import db.desk
 
-PACKAGES = (db.calls, db.desk)
+PACKAGES = (db.calls, db.desk, db.analysis)
 
 
 def repository_modules() -> list[ModuleType]:
-    """Every module of db.calls and db.desk, imported (which registers their constraints)."""
+    """Every module of db.calls, db.desk and db.analysis, imported (which registers their constraints)."""
     return [importlib.import_module(f"{package.__name__}.{info.name}")
             for package in PACKAGES for info in pkgutil.iter_modules(package.__path__)]
