@@ -142,9 +142,9 @@ select c.id as call_id,
       -- interruption_usage / eot_usage: LiveKit's turn detector runs in the worker, no bill.
       where e ->> 'type' in ('stt_usage', 'llm_usage', 'tts_usage')
      union all
-     -- Phone minutes: only a call that came through the SIP bridge, per started minute.
+     -- Phone minutes: only a call that came through the SIP bridge, per started minute (one at least).
      select 'telephony', 'sip', c.direction::text, 0, 0, 0, 0, 0,
-            ceil(c.duration_seconds / 60.0), 0
+            greatest(1, ceil(c.duration_seconds / 60.0)), 0
       where c.duration_seconds is not null
         and (c.sip_call_id is not null
              or exists (select 1 from call_participants s
@@ -153,6 +153,10 @@ select c.id as call_id,
      select 'analysis', 'analysis', coalesce(a.model_used, '*'), 0, 0, 0, 0, 0, 0, 1
        from call_analyses a
       where a.call_id = c.id
+     union all
+     -- An answered call whose agent never wrote its usage cost something unknown, not nothing.
+     select 'usage', 'agent', 'not recorded', 0, 0, 0, 0, 0, 0, 0
+      where c.model_usage is null and (c.connected_at is not null or c.status = 'completed')
  ) u
   left join lateral (
       select * from model_prices mp
@@ -168,7 +172,8 @@ comment on view call_usage_lines is
 create view unpriced_usage with (security_invoker = true) as
 select call_id, kind, provider, model, audio_seconds, input_tokens, cached_input_tokens,
        output_tokens, characters, call_minutes, analyses,
-       case when price_id is null then 'no price for this provider and model'
+       case when kind = 'usage' then 'the agent did not record the call''s usage'
+            when price_id is null then 'no price for this provider and model'
             else 'a price for a quantity used is missing' end as reason
   from call_usage_lines
  where cost is null;
@@ -388,12 +393,14 @@ as $$
     select c.id, c.organization_id, c.location_id, c.agent_config_id,
            (c.started_at at time zone z.tz)::date,
            extract(hour from c.started_at at time zone z.tz)::smallint,
-           c.connected_at is not null,
+           -- answered: greeted (connected), or closed as completed, which the agent says only of
+           -- a caller it served (agent/call.py close_status)
+           c.connected_at is not null or c.status = 'completed',
            c.status = 'abandoned',
            c.status = 'failed',
            coalesce(c.outcome = 'transferred', false),
-           c.connected_at is not null and c.status = 'completed'
-               and c.outcome is distinct from 'transferred',
+           -- contained: served to the end without a human
+           c.status = 'completed' and c.outcome is distinct from 'transferred',
            (select count(*) from appointments a where a.call_id = c.id)::integer,
            e.reschedules,
            (select count(*) from appointments a
