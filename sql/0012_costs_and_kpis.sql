@@ -237,35 +237,69 @@ language sql immutable parallel safe
 as $$ select (20 * power(1.2, bucket - 1))::real $$;
 
 create function kpi_counts(indexes integer[], size integer) returns integer[]
-language sql immutable parallel safe
+language plpgsql immutable parallel safe
 as $$
-    select array_agg(coalesce(n, 0)::integer order by i)
-      from generate_series(1, size) i
-      left join (select x, count(*) as n from unnest(indexes) x group by x) c on c.x = i
+declare
+    counts integer[] := array_fill(0, array[size]);
+    x integer;
+begin
+    foreach x in array coalesce(indexes, '{}') loop
+        counts[x] := counts[x] + 1;
+    end loop;
+    return counts;
+end
 $$;
 comment on function kpi_counts(integer[], integer) is
     'How many times each of 1..size occurs in indexes, as an array of size counts.';
 
+-- plpgsql loops: a fold computes five histograms per call and adds them up per day, and these
+-- run over ten times faster than the same as set-returning SQL (bench/kpis.py).
 create function kpi_histogram(latencies real[]) returns integer[]
-language sql immutable parallel safe
+language plpgsql immutable parallel safe
 as $$
-    select kpi_counts(array(select kpi_latency_bucket(v) from unnest(latencies) v
-                             where v is not null), 40)
+declare
+    h integer[] := array_fill(0, array[40]);
+    b integer;
+    v real;
+begin
+    foreach v in array coalesce(latencies, '{}') loop
+        if v is not null then
+            b := kpi_latency_bucket(v);
+            h[b] := h[b] + 1;
+        end if;
+    end loop;
+    return h;
+end
 $$;
 
 create function kpi_hist_add(a integer[], b integer[]) returns integer[]
-language sql immutable parallel safe
+language plpgsql immutable parallel safe
 as $$
-    select case when a is null then b when b is null then a
-                else array(select x + y from unnest(a, b) with ordinality t(x, y, i) order by i)
-           end
+begin
+    if a is null then
+        return b;
+    elsif b is null then
+        return a;
+    end if;
+    for i in 1 .. array_length(a, 1) loop
+        a[i] := a[i] + b[i];
+    end loop;
+    return a;
+end
 $$;
 
 create aggregate kpi_hist_sum(integer[]) (sfunc = kpi_hist_add, stype = integer[]);
 
 create function kpi_hist_scale(h integer[], k integer) returns integer[]
-language sql immutable parallel safe
-as $$ select array(select x * k from unnest(h) with ordinality t(x, i) order by i) $$;
+language plpgsql immutable parallel safe
+as $$
+begin
+    for i in 1 .. coalesce(array_length(h, 1), 0) loop
+        h[i] := h[i] * k;
+    end loop;
+    return h;
+end
+$$;
 
 create function kpi_hist_percentiles(h integer[]) returns real[]
 language plpgsql immutable parallel safe
