@@ -784,6 +784,9 @@ create policy call_kpis_rollup_admin_all on call_kpis_rollup for all to authenti
 grant select on model_prices, call_kpi_facts, call_kpis_rollup, call_usage_lines,
     unpriced_usage, call_costs, call_kpis_daily to authenticated;
 grant insert, update, delete on model_prices to authenticated;
+-- Re-pricing a range is an operator's job. kpi_fold_calls stays executable: the triggers of a
+-- member's own writes (an appointment moved) call it as that member.
+revoke execute on function kpi_refold(timestamptz, timestamptz) from public;
 
 -- Calls closed before this migration ---------------------------------------------------------------
 
