@@ -78,6 +78,14 @@ class ScriptedLLM(llm.LLM):
         self._model = model
         self.delay = delay
         self._ids = itertools.count(1)
+        self._last_prompt_tokens = 0
+
+    def _cached(self, prompt_tokens: int) -> int:
+        """Tokens of this prompt a provider would serve from its cache: the previous prompt,
+        which this one extends."""
+        prefix = min(prompt_tokens, self._last_prompt_tokens)
+        self._last_prompt_tokens = prompt_tokens
+        return prefix // CACHE_STEP * CACHE_STEP if prefix >= CACHE_MINIMUM else 0
 
     @property
     def model(self) -> str:
@@ -122,8 +130,35 @@ class _ScriptedStream(llm.LLMStream):
                     for n, (name, arguments) in enumerate(step.calls)
                 ],
             )))
-        prompt_tokens = sum(len((m.text_content or "").split()) for m in self._chat_ctx.messages())
-        completion_tokens = max(1, len(words))
+        prompt_tokens = _tokens(_prompt_text(self._chat_ctx, self._tools))
+        completion_tokens = max(1, _tokens((step.text or "") + json.dumps(step.calls)))
+        cached = scripted._cached(prompt_tokens)
         self._event_ch.send_nowait(llm.ChatChunk(id=request_id, usage=llm.CompletionUsage(
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            total_tokens=prompt_tokens + completion_tokens)))
+            prompt_cached_tokens=cached, total_tokens=prompt_tokens + completion_tokens)))
+
+
+# Usage as an OpenAI model would report it, so that costs computed from it look like a real
+# call's: about four characters a token, and the prompt prefix of the previous request served
+# from the cache in steps of 128 tokens once it reaches 1,024 (OpenAI's prompt caching).
+CHARS_PER_TOKEN = 4
+CACHE_MINIMUM, CACHE_STEP = 1024, 128
+
+
+def _tokens(text: str) -> int:
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def _prompt_text(chat_ctx: llm.ChatContext, tools: list[Any]) -> str:
+    parts = []
+    for item in chat_ctx.items:
+        if isinstance(item, llm.ChatMessage):
+            parts.append(item.text_content or "")
+        elif isinstance(item, llm.FunctionCall):
+            parts.append(item.name + item.arguments)
+        elif isinstance(item, llm.FunctionCallOutput):
+            parts.append(item.output)
+    for tool in tools:  # the tool schemas are part of every request
+        info = getattr(tool, "info", None)
+        parts.append(getattr(info, "name", "") + (getattr(info, "description", None) or ""))
+    return "".join(parts)

@@ -128,5 +128,8 @@ def json_safe(report: Any) -> Any:
 
 
 def record_usage(session: AgentSession, desk: FrontDesk) -> None:
+    """LiveKit's usage per model (speech seconds, characters, tokens), in the call's event log and
+    on the call itself (voice_calls.model_usage), where call_costs prices it."""
     usage = [u.model_dump(mode="json") for u in session.usage.model_usage]
     desk.recording.event("usage", {"models": usage}, key="usage", occurred_at=datetime.now(UTC))
+    desk.recorder.update_call(session_id=desk.session_id, model_usage=usage)

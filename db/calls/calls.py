@@ -181,6 +181,7 @@ _UPDATABLE = {
     "room_name", "user_id", "caller_number", "dialed_number", "sip_call_id", "recording_url",
     "stt_model", "llm_model", "tts_model", "ai_agent_used", "outcome", "channel",
     "organization_id", "location_id", "agent_config_id",  # added by 0002 / 0005
+    "model_usage",  # added by 0012: LiveKit's usage per model, priced by call_costs
 }
 
 
