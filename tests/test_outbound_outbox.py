@@ -22,7 +22,8 @@ pytestmark = pytest.mark.db
 NOW = monday(8)
 RULES = BookingRules(lead_time_minutes=60, max_days_ahead=30)
 
-EVENTS = "select event_type, payload, sequence from outbound_events where organization_id = $1 order by position"
+EVENTS = """select event_type, payload, sequence from outbound_events
+ where organization_id = $1 order by position"""
 
 
 async def outbox_of(conn, organization_id) -> list[tuple[str, dict]]:
@@ -83,11 +84,13 @@ async def test_a_rolled_back_booking_sends_nothing_and_a_committed_one_is_report
 async def test_reschedule_and_cancel_are_reported_with_what_changed(conn):
     shop = await make_shop(conn, slug="shop")
     appointment = await book(conn, shop, monday(10))
-    await appointments.reschedule(conn, appointment_id=appointment.id, starts_at=monday(14), rules=RULES, now=NOW)
+    await appointments.reschedule(conn, appointment_id=appointment.id, starts_at=monday(14),
+                                  rules=RULES, now=NOW)
     await appointments.cancel(conn, appointment_id=appointment.id, reason="sick", now=NOW)
     await appointments.cancel(conn, appointment_id=appointment.id, now=NOW)  # again: no change
     reported = await outbox_of(conn, shop.organization_id)
-    assert [t for t, _ in reported] == ["appointment.booked", "appointment.rescheduled", "appointment.cancelled"]
+    assert [t for t, _ in reported] == [
+        "appointment.booked", "appointment.rescheduled", "appointment.cancelled"]
     moved, cancelled = reported[1][1], reported[2][1]
     assert datetime.fromisoformat(moved["previous_starts_at"]) == monday(10)
     assert datetime.fromisoformat(moved["starts_at"]) == monday(14)
@@ -128,8 +131,9 @@ async def test_the_relay_numbers_each_organisation_without_gaps_and_fans_out_by_
     bookings = await endpoints.add_endpoint(conn, organization_id=a.organization_id, url="http://127.0.0.1:9/b",
                                             event_types=["appointment.booked"])
     for i in range(3):
-        await outbox.enqueue(conn, organization_id=a.organization_id, event_type="call.analyzed", payload={"i": i})
-        await outbox.enqueue(conn, organization_id=b.organization_id, event_type="call.analyzed", payload={"i": i})
+        for org in (a, b):
+            await outbox.enqueue(conn, organization_id=org.organization_id, event_type="call.analyzed",
+                                 payload={"i": i})
     await book(conn, a, monday(10))
     assert await relay.relay(conn, limit=4) == (4, 2)  # a0 b0 a1 b1: a's two to the catch-all
     assert await relay.relay(conn, limit=100) == (3, 3)  # a2 b2 booking: the booking to both
