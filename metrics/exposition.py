@@ -11,12 +11,27 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 PATH = "/metrics"
 
 
+class _Combined:
+    """Every process's metrics from PROMETHEUS_MULTIPROC_DIR, plus this process's own that are
+    not in those files: the ones created before the folder was set (LiveKit's worker metrics,
+    made at import, before the worker sets PROMETHEUS_MULTIPROC_DIR for its job processes)."""
+
+    def __init__(self, path: str) -> None:
+        self._files = multiprocess.MultiProcessCollector(None, path=path)
+
+    def collect(self):
+        shared = list(self._files.collect())
+        names = {family.name for family in shared}
+        yield from shared
+        yield from (family for family in REGISTRY.collect() if family.name not in names)
+
+
 def render(registry: CollectorRegistry | None = None) -> bytes:
-    """The metrics of `registry`; by default of this process, or of every process writing to
-    PROMETHEUS_MULTIPROC_DIR when it is set (the agent worker's job processes)."""
+    """The metrics of `registry`; by default of this process, with those of every process
+    writing to PROMETHEUS_MULTIPROC_DIR when it is set (the agent worker's job processes)."""
     if registry is None and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        registry.register(_Combined(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     return generate_latest(registry or REGISTRY)
 
 

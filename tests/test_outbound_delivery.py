@@ -201,17 +201,17 @@ def sample(name: str, **labels: str) -> float:
 
 async def test_delivery_metrics_move_with_deliveries(pool, org, receiver):
     await add(pool, org, receiver, "m", statuses=[500, 200])
-    delivered = sample("outbound_attempts_total", result="delivered")
-    failed = sample("outbound_attempts_total", result="failed")
-    relayed = sample("outbound_events_relayed_total")
+    delivered = sample("frontdesk_outbound_attempts_total", result="delivered")
+    failed = sample("frontdesk_outbound_attempts_total", result="failed")
+    relayed = sample("frontdesk_outbound_events_relayed_total")
     async with delivering(pool):
         await emit(pool, org, 2)
         await receiver.wait_for(lambda: len(receiver.of("m")) == 3)
         await asyncio.sleep(0.2)
-    assert sample("outbound_attempts_total", result="delivered") == delivered + 2
-    assert sample("outbound_attempts_total", result="failed") == failed + 1
-    assert sample("outbound_events_relayed_total") == relayed + 2
-    assert sample("outbound_attempt_duration_seconds_count") >= 3
+    assert sample("frontdesk_outbound_attempts_total", result="delivered") == delivered + 2
+    assert sample("frontdesk_outbound_attempts_total", result="failed") == failed + 1
+    assert sample("frontdesk_outbound_events_relayed_total") == relayed + 2
+    assert sample("frontdesk_outbound_attempt_duration_seconds_count") >= 3
 
 
 def test_the_retry_schedule_lasts_over_a_day_with_bounded_jitter():

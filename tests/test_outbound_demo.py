@@ -79,7 +79,7 @@ async def test_the_demo_call_reaches_a_local_receiver_signed(db_dsn, tmp_path):
         ended = next(d.body["data"] for d in got if d.body["type"] == "call.ended")
         assert ended["status"] == "completed" and ended["duration_seconds"] is not None
         metrics = await scrape(base)
-        assert metrics[("outbound_attempts_total", (("result", "delivered"),))] >= 3
+        assert metrics[("frontdesk_outbound_attempts_total", (("result", "delivered"),))] >= 3
         service.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(service.communicate(), timeout=20)
         assert service.returncode == 0, output.decode()
