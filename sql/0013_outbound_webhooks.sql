@@ -75,14 +75,16 @@ create table outbound_deliveries (
     attempts integer not null default 0,
     next_attempt_at timestamptz not null default now(),
     locked_until timestamptz,
+    lease uuid,
     last_attempt_at timestamptz,
     delivered_at timestamptz,
     created_at timestamptz not null default now(),
     constraint outbound_deliveries_event_endpoint_key unique (event_id, endpoint_id)
 );
 comment on table outbound_deliveries is
-    'One event for one endpoint: its state, how many attempts, when the next one is due. A replay '
-    'sets a delivery back to pending.';
+    'One event for one endpoint: its state, how many attempts, when the next one is due. A claim '
+    'leases it (lease, locked_until); only the holder of the lease records its outcome, so a '
+    'replay (which clears the lease) is never undone by an attempt that was in flight.';
 create index idx_outbound_deliveries_due on outbound_deliveries (next_attempt_at)
     where status = 'pending';
 create index idx_outbound_deliveries_endpoint on outbound_deliveries (endpoint_id, status);

@@ -13,7 +13,7 @@ from db.calls import calls, events
 from db.desk import appointments
 from db.desk.slots import BookingRules
 from db.errors import InvalidInput
-from db.outbound import endpoints, outbox, relay
+from db.outbound import deliveries, endpoints, outbox, relay
 from tests.clock import monday
 from tests.frontdesk_helpers import make_shop
 
@@ -144,3 +144,21 @@ async def test_the_relay_numbers_each_organisation_without_gaps_and_fans_out_by_
     per_endpoint = dict(await conn.fetch(
         "select endpoint_id, count(*) from outbound_deliveries group by endpoint_id"))
     assert per_endpoint == {every.id: 4, bookings.id: 1}
+
+
+async def test_an_attempt_in_flight_during_a_replay_does_not_undo_it(conn):
+    shop = await make_shop(conn, slug="shop")
+    await endpoints.add_endpoint(conn, organization_id=shop.organization_id, url="http://127.0.0.1:9/x")
+    event_id = await outbox.enqueue(conn, organization_id=shop.organization_id, event_type="call.analyzed",
+                                    payload={})
+    await relay.relay(conn)
+    [claimed] = await deliveries.claim_due(conn, limit=10, lease=timedelta(minutes=1), busy_endpoints=[],
+                                           per_endpoint=4)
+    assert await deliveries.claim_due(conn, limit=10, lease=timedelta(minutes=1), busy_endpoints=[],
+                                      per_endpoint=4) == []  # leased: nobody else takes it
+    assert await deliveries.replay(conn, organization_id=shop.organization_id, event_id=event_id) == 1
+    await deliveries.record_attempt(conn, delivery_id=claimed.delivery_id, lease=claimed.lease, attempt=1,
+                                    status="delivered", response_status=200, latency_ms=3.0, error=None)
+    state = await conn.fetchrow("select status::text, attempts from outbound_deliveries")
+    assert tuple(state) == ("pending", 0)  # the replay stands: it will be sent again
+    assert await conn.fetchval("select count(*) from outbound_attempts") == 1  # the attempt is on record

@@ -23,6 +23,7 @@ from db.outbound.endpoints import signing_secrets
 class Claimed:
     """One delivery to attempt, with what its request needs."""
     delivery_id: uuid.UUID
+    lease: uuid.UUID
     attempts: int
     endpoint_id: uuid.UUID
     url: str
@@ -46,7 +47,7 @@ class Claimed:
 
 # At most $4 per endpoint per claim, none for the endpoints already at their limit ($3).
 CLAIM = """
-update outbound_deliveries d set locked_until = now() + $2::interval
+update outbound_deliveries d set locked_until = now() + $2::interval, lease = gen_random_uuid()
   from (select id from (
             select id, row_number() over (partition by endpoint_id order by next_attempt_at) as k
               from (select id, endpoint_id, next_attempt_at from outbound_deliveries
@@ -60,7 +61,7 @@ update outbound_deliveries d set locked_until = now() + $2::interval
          limit $1) due,
        outbound_events e, outbound_endpoints p
  where d.id = due.id and e.id = d.event_id and p.id = d.endpoint_id and p.enabled
-returning d.id as delivery_id, d.attempts, p.id as endpoint_id, p.url, p.secret, p.previous_secret,
+returning d.id as delivery_id, d.lease, d.attempts, p.id as endpoint_id, p.url, p.secret, p.previous_secret,
           p.previous_secret_expires_at, e.id as event_id, e.organization_id, e.event_type,
           e.sequence, e.occurred_at, e.payload
 """
@@ -84,24 +85,26 @@ with attempt as (
 )
 update outbound_deliveries set attempts = $2, status = $6::outbound_delivery_status,
        next_attempt_at = coalesce(now() + $7::interval, next_attempt_at), locked_until = null,
-       last_attempt_at = now(),
+       lease = null, last_attempt_at = now(),
        delivered_at = case when $6 = 'delivered' then now() end
- where id = $1
+ where id = $1 and lease = $8
 """
 
 
 @repository
 async def record_attempt(
-    conn: asyncpg.Connection, *, delivery_id: uuid.UUID, attempt: int, status: str,
+    conn: asyncpg.Connection, *, delivery_id: uuid.UUID, lease: uuid.UUID, attempt: int, status: str,
     response_status: int | None, latency_ms: float, error: str | None,
     retry_in: timedelta | None = None,
 ) -> None:
     """Store one attempt and what follows: 'delivered', 'pending' again `retry_in` from now
-    (the database's clock, the one claims compare with), or 'dead'."""
+    (the database's clock, the one claims compare with), or 'dead'. The attempt is always
+    stored; its outcome only while `lease` (from the claim) still holds: a replay or a new
+    claim since then wins."""
     if status not in ("delivered", "pending", "dead"):
         raise InvalidInput(f"a delivery is delivered, pending or dead, not {status!r}")
     await conn.execute(RECORD_ATTEMPT, delivery_id, attempt, response_status, latency_ms,
-                       error, status, retry_in)
+                       error, status, retry_in, lease)
 
 
 # Fresh deliveries for endpoints subscribed now that lack one; existing ones back to pending.
@@ -116,7 +119,7 @@ select e.id, p.id from outbound_events e
    and ($4::timestamptz is null or e.occurred_at < $4)
    and ($5::uuid is null or p.id = $5)
 on conflict (event_id, endpoint_id) do update
-   set status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = null
+   set status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = null, lease = null
 """
 
 

@@ -116,9 +116,10 @@ update outbound_endpoints set enabled = false, disabled_reason = $2, disabled_at
  where id = $1 and ($3::uuid is null or organization_id = $3)
 returning {COLUMNS}
 """
-# Its pending deliveries will not be sent: they die with the endpoint's reason.
+# Its pending deliveries will not be sent: they die with the endpoint's reason (and a request
+# in flight, whose lease this ends, cannot bring its delivery back).
 KILL_PENDING = """
-update outbound_deliveries set status = 'dead', locked_until = null
+update outbound_deliveries set status = 'dead', locked_until = null, lease = null
  where endpoint_id = $1 and status = 'pending'
 """
 

@@ -165,7 +165,7 @@ class Dispatcher:
             status = "pending" if retry_in is not None else "dead"
         async with self._pool.acquire() as conn, conn.transaction():
             await deliveries.record_attempt(
-                conn, delivery_id=c.delivery_id, attempt=attempt, status=status,
+                conn, delivery_id=c.delivery_id, lease=c.lease, attempt=attempt, status=status,
                 response_status=response.status, latency_ms=response.latency_ms, error=response.error,
                 retry_in=retry_in)
             if response.gone:
