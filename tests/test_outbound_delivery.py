@@ -146,7 +146,7 @@ async def test_a_slow_receiver_holds_up_no_other(pool, org, receiver):
         quick_done = time.monotonic() - started
         await asyncio.sleep(1.5)
     # Two at a time to the slow one, each cut at 1 s: 20 of them would take 10 s in line.
-    assert quick_done < 4.0
+    assert quick_done < 6.0
     rows = await attempts_of(pool, slow.id)
     assert rows and all(r["response_status"] is None and "no answer within 1 s" in r["error"] for r in rows)
     assert all(r["latency_ms"] >= 900 for r in rows)
