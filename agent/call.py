@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from livekit import rtc
 
+from agent import metrics
 from agent.recording import CallRecording
 from db.calls import sip
 from db.desk.call_limits import CallLimits
@@ -119,14 +120,16 @@ def close_call(desk: FrontDesk, *, reason: str, session_report: dict | None = No
     The first call decides; a later one only adds LiveKit's session report (same ended_at)."""
     if desk.closed and session_report is None:
         return
+    status = close_status(desk, desk.end_reason or reason)
     if not desk.closed:
         desk.closed = True
         desk.ended_at = datetime.now(UTC)
         desk.end_reason = desk.end_reason or reason
         log.info("call %s closed: %s (%s)", desk.session_id, desk.end_reason, desk.outcome)
+        metrics.call_closed(status)
     desk.recorder.finish_call(
         session_id=desk.session_id,
-        status=close_status(desk, desk.end_reason),
+        status=status,
         ended_at=desk.ended_at,
         closed_by="agent",
         end_reason=desk.end_reason,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from agent import metrics
 from agent.call import Caller, FrontDesk
 from agent.recording import CallRecording
 from agent.routing import Route, RouteCache, route_call
@@ -85,6 +86,7 @@ async def open_call(
                      organization_id=route.organization.id, location=route.location,
                      config=route.config, offline=offline,
                      limits=CallLimits.from_policies(route.config.policies if route.config else None))
+    metrics.call_opened()
     return desk, route
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from agent.metrics import RecorderSampler
 from agent.providers import ProviderFactory, load_factory
 from agent.routing import RouteCache
 from agent.settings import Settings
@@ -30,6 +31,7 @@ class Resources:
     recorder: Recorder | None = None
     routes: RouteCache = field(default_factory=RouteCache)  # answers calls while Postgres is away
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _sampler: asyncio.Task | None = None  # copies the recorder's stats into /metrics
 
     @classmethod
     def prepare(cls, settings: Settings, *, load_vad: bool = True) -> Resources:
@@ -55,9 +57,13 @@ class Resources:
                 self.recorder = Recorder(dsn, spool_dir=self.settings.spool_dir, name="agent",
                                          options=options)
                 await self.recorder.start()
+                self._sampler = asyncio.create_task(RecorderSampler(self.recorder).run())
         return self
 
     async def close(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            self._sampler = None
         if self.recorder is not None:
             await self.recorder.close(deadline=self.settings.flush_deadline_seconds)
             self.recorder = None

@@ -14,6 +14,7 @@ from livekit.agents.voice.events import CloseReason
 
 from agent.call import FrontDesk, close_call
 from agent.log_privacy import keep_personal_data_out_of_logs
+from agent.metrics import ToolTimer
 from agent.providers import Providers
 from agent.tools.calls import hang_up
 
@@ -57,6 +58,7 @@ def build_session(desk: FrontDesk, providers: Providers, *, vad: Any = None,
         session.on("close",
                    lambda ev: close_call(desk, reason=CLOSE_REASONS.get(ev.reason, "closed")))
     session.on("user_state_changed", lambda ev: _on_user_state(session, desk, ev))
+    ToolTimer().attach(session)
     return session
 
 

@@ -26,6 +26,11 @@ class Settings(DatabaseSettings):
     # container's probe): all interfaces on 8081 by default; 0 takes any free port.
     health_host: str = ""
     health_port: int = Field(8081, ge=0, le=65535)
+    # Prometheus /metrics (LiveKit's and ours, agent/metrics.py) on this port; unset: not served.
+    # Job processes write their metrics to files in PROMETHEUS_DIR, which the worker empties when
+    # it starts (not PROMETHEUS_MULTIPROC_DIR: prometheus_client reads that one itself, at import).
+    prometheus_port: int | None = Field(None, ge=0, le=65535)
+    prometheus_dir: Path = Path(".data/prometheus")
 
     # Database: DATABASE_URL, EMBEDDED_PG_DIR, MIGRATE_ON_START (db.settings); the recorder's
     # spool of rows Postgres has not taken yet

@@ -10,6 +10,7 @@ from typing import Any
 from livekit.agents import AgentServer, JobContext, JobProcess
 
 from agent.call import Caller, FrontDesk, close_call, participant_kind
+from agent.metrics import serve_metrics_when_started
 from agent.opening import open_call
 from agent.receptionist import Receptionist, greeting
 from agent.resources import Resources
@@ -100,6 +101,10 @@ def build_server(settings: Settings) -> AgentServer:
     server = AgentServer(ws_url=settings.livekit_url, api_key=settings.livekit_api_key,
                          api_secret=settings.livekit_api_secret, setup_fnc=prewarm,
                          load_threshold=settings.load_threshold, host=settings.health_host,
-                         port=settings.health_port)
+                         port=settings.health_port,
+                         prometheus_multiproc_dir=str(settings.prometheus_dir)
+                         if settings.prometheus_port is not None else None)
+    if settings.prometheus_port is not None:
+        serve_metrics_when_started(server, settings.health_host or "0.0.0.0", settings.prometheus_port)
     server.rtc_session(entrypoint, agent_name=settings.agent_name)
     return server

@@ -1,4 +1,4 @@
-"""`python -m db migrate | status | seed --demo`: the database admin commands."""
+"""`python -m db migrate | status | seed --demo | endpoints ...`: the database admin commands."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 
 from db import migrate as migrations
 from db.demo.seed import describe, seed_demo
+from db.outbound import cli as endpoints_cli
 from db.pool import connect, connection_options, migration_options
 from db.settings import DatabaseSettings
 from db.startup import database
@@ -57,6 +58,9 @@ COMMANDS = {"migrate": _migrate, "status": _status, "seed": _seed}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["endpoints"]:  # outbound webhook endpoints: a command family of its own
+        return endpoints_cli.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m db", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--demo", action="store_true", help="seed: the demo tenant (idempotent)")

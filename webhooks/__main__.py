@@ -1,4 +1,5 @@
-"""`python -m webhooks [--host H] [--port P]`: the LiveKit webhook receiver.
+"""`python -m webhooks [--host H] [--port P] [--no-outbound | --outbound-only]`: the LiveKit
+webhook receiver, the delivery of signed outbound webhooks, and `/metrics`.
 
 Reads its settings, finds the database (embedded Postgres unless DATABASE_URL is set), applies
 pending migrations, opens a pool, serves until SIGINT/SIGTERM, lets in-flight requests finish,
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -18,7 +20,9 @@ from aiohttp import web
 from db import migrate
 from db.pool import connection_options, create_pool
 from db.startup import database
+from metrics import add_metrics_route
 from webhooks.app import create_app
+from webhooks.outbound.service import delivering
 from webhooks.settings import Settings
 from webhooks.verify import WebhookVerifier
 
@@ -28,18 +32,24 @@ log = logging.getLogger("webhooks")
 SHUTDOWN_TIMEOUT_S = 10.0
 
 
-async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: str, port: int) -> None:
+async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: str, port: int,
+                *, receive: bool = True, deliver: bool = True) -> None:
     pool = await create_pool(dsn, min_size=2, max_size=settings.webhook_db_pool_size,
                              **connection_options(settings))
     try:
-        app = create_app(pool=pool, verifier=verifier, max_body_bytes=settings.webhook_max_body_bytes)
+        app = create_app(pool=pool, verifier=verifier, max_body_bytes=settings.webhook_max_body_bytes) \
+            if receive else web.Application()
+        add_metrics_route(app)
         runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
             log.info("listening on http://%s:%s/livekit/webhook (keys: %s)", host, port,
                      ", ".join(verifier.api_keys))
-            await _until_signalled()
+            async with contextlib.AsyncExitStack() as outbound:
+                if deliver:
+                    await outbound.enter_async_context(delivering(pool, settings))
+                await _until_signalled()
             log.info("shutting down: finishing in-flight deliveries")
         finally:
             # Stops accepting, then waits up to SHUTDOWN_TIMEOUT_S for requests in progress.
@@ -61,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m webhooks", description=__doc__)
     parser.add_argument("--host", default=settings.webhook_host)
     parser.add_argument("--port", type=int, default=settings.webhook_port)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--no-outbound", action="store_true", help="do not deliver outbound webhooks")
+    mode.add_argument("--outbound-only", action="store_true",
+                      help="only deliver outbound webhooks (and serve /metrics), receive nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -71,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with database(settings.database_url, settings.embedded_pg_dir,
                       migrate=settings.migrate_on_start) as dsn:
-            asyncio.run(serve(settings, verifier, dsn, args.host, args.port))
+            asyncio.run(serve(settings, verifier, dsn, args.host, args.port, receive=not args.outbound_only,
+                              deliver=settings.outbound_enabled and not args.no_outbound))
     except migrate.MigrationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -21,6 +21,13 @@ class Settings(DatabaseSettings):
     webhook_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Connections to Postgres; deliveries beyond it wait for one (they are a few ms each).
     webhook_db_pool_size: int = 10
+    # Signed outbound webhooks (README, "Signed outbound webhooks"): delivered by this service
+    # unless off (OUTBOUND_ENABLED=false or --no-outbound).
+    outbound_enabled: bool = True
+    outbound_timeout_s: float = 10.0
+    outbound_per_endpoint: int = 4
+    outbound_max_in_flight: int = 64
+    outbound_poll_interval_s: float = 1.0
 
     def key_pairs(self) -> dict[str, str]:
         """API key -> secret for every key pair a delivery may be signed with."""

@@ -47,3 +47,5 @@ class RecorderStats:
     failures: int  # batches that failed because Postgres was unavailable
     orphan_spools_replayed: int  # spool files of dead processes replayed and removed
     database_available: bool  # False from a failed batch until a batch succeeds again
+    batches_written: int = 0  # batches that reached Postgres (for a mean write latency)
+    batch_write_seconds: float = 0.0  # the time those batches took, summed

@@ -237,6 +237,7 @@ class Recorder:
             spool_bytes=backlog.spool_bytes, queue_high_water=backlog.high_water,
             failures=writer.failures, orphan_spools_replayed=self._orphan_files,
             database_available=writer.state is not State.OUTAGE,
+            batches_written=writer.batches, batch_write_seconds=writer.batch_seconds,
         )
 
     # -- spools of dead processes, and the periodic chores ------------------------------------

@@ -62,6 +62,7 @@ class Writer:
         self.state = State.WRITING
         self.done = 0  # every row up to this seq is in Postgres (or dead-lettered)
         self.written = self.replayed = self.failures = 0
+        self.batches, self.batch_seconds = 0, 0.0  # batches written, and their time summed
         self.backoff = Backoff(options.retry_interval, options.retry_max_interval)
         self._backlog = backlog
         self._dead_letters = dead_letters
@@ -169,6 +170,7 @@ class Writer:
             return
         limit = options.batch_size if len(queue) <= options.batch_size else options.max_batch_size
         batch = backlog.take(limit)
+        started = monotonic()
         try:
             await write_resilient(
                 self._pool, batch, fresh=self._fresh, write_timeout=options.write_timeout,
@@ -183,13 +185,14 @@ class Writer:
             backlog.settle(batch)
         else:
             backlog.settle()
-            self._succeeded()
+            self._succeeded(started)
 
     async def _replay_batch(self) -> None:
         backlog = self._backlog
         ops, ends = await backlog.read(self._options.max_batch_size)
         if not ops:
             return
+        started = monotonic()
         try:
             await write_resilient(
                 self._pool, ops, fresh=False, write_timeout=self._options.write_timeout,
@@ -201,7 +204,7 @@ class Writer:
             self._failed(exc.cause)
             return
         backlog.consume(ends[-1])
-        self._succeeded()
+        self._succeeded(started)
 
     async def _sync(self) -> None:
         await self._backlog.sync()
@@ -231,7 +234,9 @@ class Writer:
         self.failures += 1
         self.backoff.failed()
 
-    def _succeeded(self) -> None:
+    def _succeeded(self, started: float) -> None:
+        self.batches += 1
+        self.batch_seconds += monotonic() - started
         if self.state is State.OUTAGE:
             log.info("recorder %s: database available again", self.name)
             self.backoff.succeeded()

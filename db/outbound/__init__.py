@@ -1,0 +1,1 @@
+"""Outbound webhooks: the outbox, the endpoints it is delivered to, and the delivery records."""

@@ -1,0 +1,2 @@
+"""Signed webhooks out: the relay and delivery loop of `python -m webhooks` (see README,
+"Signed outbound webhooks")."""
