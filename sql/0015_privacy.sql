@@ -67,3 +67,10 @@ create policy audit_log_member_select on audit_log for select to authenticated
 create policy audit_log_admin_select on audit_log for select to authenticated
     using (is_admin());
 grant select on audit_log to authenticated;
+
+-- Retention finds rows by age (db/privacy/retention.py), in batches.
+create index idx_voice_messages_created_at on voice_messages (created_at);
+create index idx_call_events_created_at on call_events (created_at);
+create index idx_webhook_events_received_at on webhook_events (received_at);
+create index idx_call_analyses_created_at on call_analyses (created_at);
+create index idx_voice_calls_text_unredacted on voice_calls (started_at) where pii_redacted_at is null;
