@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import SecretStr
 
 from db.settings import DatabaseSettings
@@ -21,6 +23,10 @@ class Settings(DatabaseSettings):
     webhook_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Connections to Postgres; deliveries beyond it wait for one (they are a few ms each).
     webhook_db_pool_size: int = 10
+    # Retention (db.privacy.retention) runs this often from the service; 0 turns it off.
+    retention_interval_hours: float = 24.0
+    # The recorder's spool folder on this host, whose old dead-letter files retention deletes.
+    spool_dir: Path | None = None
 
     def key_pairs(self) -> dict[str, str]:
         """API key -> secret for every key pair a delivery may be signed with."""
