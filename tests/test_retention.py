@@ -73,13 +73,14 @@ async def test_each_kind_leaves_after_its_period_and_a_second_run_does_nothing(c
     assert await state(conn, gone) is None and await state(conn, failed) is None
     assert await state(conn, year_old) == {
         "transcript": "Caller: call me at [PHONE]", "session_report": None, "recording_url": None,
-        "total_tokens_used": 0, "m": None, "events": 0, "analyses": 1, "webhooks": 0}
+        "total_tokens_used": 14, "m": ["call me at [PHONE]"] * 2, "events": 0, "analyses": 1,
+        "webhooks": 0}
     assert await state(conn, redacted) == {
         "transcript": "Caller: call me at [PHONE]", "session_report": None, "recording_url": None,
         "total_tokens_used": 14, "m": ["call me at [PHONE]"] * 2, "events": 1, "analyses": 1,
         "webhooks": 0}
     assert await state(conn, fresh) == fresh_before
-    assert report.rows == {"failed_calls": 1, "calls": 1, "message_text": 2, "messages": 2,
+    assert report.rows == {"failed_calls": 1, "calls": 1, "message_text": 2, "messages": 0,
                            "event_payloads": 1, "webhook_payloads": 4, "session_reports": 2,
                            "recordings": 2, "analyses": 0, "spool_files": 0}
     again = await run_retention(conn, now=NOW)
@@ -90,7 +91,7 @@ async def test_a_dry_run_counts_per_kind_and_changes_nothing(conn, tenant):
     call = await old_call(conn, days=800, organization_id=tenant.organization_id)
     before = await state(conn, call)
     report = await run_retention(conn, now=NOW, dry_run=True)
-    assert report.rows["calls"] == 1 and report.rows["messages"] == 2
+    assert report.rows["calls"] == 1 and report.rows["event_payloads"] == 1
     assert await state(conn, call) == before
 
 
@@ -159,3 +160,11 @@ async def test_the_webhook_service_schedule_runs_retention_until_cancelled(pool,
         await asyncio.gather(task, return_exceptions=True)
     assert task.cancelled()
     assert await retention_schedule(pool, interval_s=0) is None  # 0: off, returns at once
+
+
+async def test_an_organisation_may_keep_turn_rows_shorter_than_its_calls(conn, tenant):
+    await policy.set_policy(conn, organization_id=tenant.organization_id, retention={"messages": 300})
+    call = await old_call(conn, days=400, organization_id=tenant.organization_id)
+    report = await run_retention(conn, now=NOW)
+    assert report.rows["messages"] == 2
+    assert (await state(conn, call))["m"] is None

@@ -11,7 +11,7 @@ transaction (counts only: never the number or the name):
   webhook payloads for its room are removed. Their appointments (cancelled ones too) keep their
   slot, service and status, and lose the name, number, notes and reason.
 * MENTIONS: every column where the person may be written down by someone else's call (a
-  transcript, an event payload, a note), swept with the pattern of db.privacy.patterns: the
+  transcript, an event payload, a note), swept with the patterns of db.privacy.patterns: the
   number in any format or spoken as words, and the name; each occurrence becomes [ERASED].
 
 A table another module adds is one entry here: an OWNED step if rows belong to a caller, a
@@ -98,12 +98,12 @@ MENTIONS: tuple[tuple[str, str, bool], ...] = (
 
 
 def _sweep(table: str, column: str, is_jsonb: bool) -> str:
-    # Identifiers come from MENTIONS above, never from input; the pattern is a parameter.
+    # Identifiers come from MENTIONS above, never from input; the patterns are a parameter.
     # [ERASED] has no quote or backslash, so a jsonb value stays valid JSON after the replace.
-    if is_jsonb:
-        return (f"update {table} set {column} = regexp_replace({column}::text, $1, $2, 'gi')::jsonb"
-                f" where {column}::text ~* $1")
-    return f"update {table} set {column} = regexp_replace({column}, $1, $2, 'gi') where {column} ~* $1"
+    value = f"{column}::text" if is_jsonb else column
+    replaced = f"replace_patterns({value}, $1::text[], $2)"
+    return (f"update {table} set {column} = {replaced}{'::jsonb' if is_jsonb else ''}"
+            f" where lower({value}) like any($3::text[]) and {value} ~* any($1::text[])")
 
 
 SWEEPS = tuple((f"{table}.{column}", _sweep(table, column, is_jsonb))
@@ -146,7 +146,8 @@ async def erase(conn: asyncpg.Connection, *, person: Person, actor: str,
             for what, by, sql in OWNED:
                 report.rows[what] = _count(await conn.execute(sql, keys[by]))
             for what, sql in SWEEPS:
-                changed = _count(await conn.execute(sql, person.pattern, PLACEHOLDER))
+                changed = _count(await conn.execute(sql, list(person.patterns), PLACEHOLDER,
+                                                     list(person.hints)))
                 if changed:
                     report.rows[f"mentions:{what}"] = changed
             if dry_run:

@@ -24,10 +24,13 @@ _REPEATS = {2: "double", 3: "triple"}
 @dataclass(frozen=True)
 class Person:
     """Who is erased: the number as stored (E.164 and the plain forms a writer may have used)
-    and one pattern matching the number in any form, or the name."""
+    and the patterns that find the number in digits, in words, and the name."""
 
     numbers: tuple[str, ...]
-    pattern: str
+    patterns: tuple[str, ...]
+    # Lowercase LIKE patterns, one of which any match contains (the number's last digit, that
+    # digit's word, the name's last word): a cheap test before the regular expressions.
+    hints: tuple[str, ...]
 
 
 def _digits_pattern(country_code: str, national: str) -> str:
@@ -80,6 +83,13 @@ def person(phone: str, *, name: str | None = None, region: str = "US") -> Person
              phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
              phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)}
     patterns = [_digits_pattern(code, national), _words_pattern(code, national)]
+    last = national[-1]
+    hints = {f"%{last}%", "%o%" if last == "0" else f"%{_WORDS[last]}%"}
     if name and name.strip():
         patterns.append(_name_pattern(name))
-    return Person(numbers=tuple(sorted(forms)), pattern="(?:" + "|".join(patterns) + ")")
+        hints.add(f"%{_like_escape(name.split()[-1].lower())}%")
+    return Person(numbers=tuple(sorted(forms)), patterns=tuple(patterns), hints=tuple(sorted(hints)))
+
+
+def _like_escape(word: str) -> str:
+    return re.sub(r"([%_\\])", r"\\\1", word)

@@ -15,7 +15,9 @@ from db.errors import InvalidInput, NotFound, repository
 KINDS: dict[str, tuple[int, str]] = {
     "calls": (730, "the call row and everything under it are deleted (seed 000: 2 years)"),
     "failed_calls": (90, "failed and abandoned calls are deleted (seed 000: 3 months)"),
-    "messages": (365, "turn rows are deleted (seed 000: turn data 1 year)"),
+    # Seed 000 keeps turn data a year, but deleting a kept call's turns zeroes its token total
+    # (0001's trigger sums what is left): turns leave with their call unless this is shortened.
+    "messages": (730, "turn rows are deleted (their text is redacted after message_text)"),
     "message_text": (90, "personal data in message text and the transcript is redacted "
                          "(seed 000: transcripts sanitised after 3 months)"),
     "event_payloads": (180, "call events are deleted (seed 000: call events 6 months)"),
