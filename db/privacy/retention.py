@@ -33,9 +33,9 @@ TEXT_BATCH = 100  # calls whose text is redacted per transaction (the redactor r
 @dataclass(frozen=True)
 class Rule:
     """Rows of `table` (alias t) older than `age` by the kind's period, in the organisation
-    `org` (an expression over t, or over the call c that `join` adds) or, without one, by the default; `change` deletes them
-    ("delete") or is the SET list that empties them; `pending` says a row still has something
-    to change (so a second run finds nothing)."""
+    `org` (an expression over t, or over the call c that `join` adds) or, without one, by the
+    default; `change` deletes them ("delete") or is the SET list that empties them; `pending`
+    says a row still has something to change (so a second run finds nothing)."""
 
     kind: str
     table: str
