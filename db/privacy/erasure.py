@@ -67,47 +67,49 @@ update appointments
  where customer_phone = any($1::text[])"""),
 )
 
-# (table, column, is_jsonb): where anyone may have written the person down.
-MENTIONS: tuple[tuple[str, str, bool], ...] = (
-    ("voice_calls", "caller_number", False),
-    ("voice_calls", "room_name", False),
-    ("voice_calls", "transcript", False),
-    ("voice_calls", "end_reason", False),
-    ("voice_calls", "recording_url", False),
-    ("voice_calls", "metadata", True),
-    ("voice_calls", "session_report", True),
-    ("call_participants", "participant_identity", False),
-    ("call_participants", "participant_name", False),
-    ("call_participants", "attributes", True),
-    ("voice_messages", "content", False),
-    ("voice_messages", "metadata", True),
-    ("call_events", "payload", True),
-    ("call_analyses", "summary", False),
-    ("call_analyses", "intent", False),
-    ("call_analyses", "outcome", False),
-    ("call_analyses", "extraction", True),
-    ("webhook_events", "room_name", False),
-    ("webhook_events", "payload", True),
-    ("webhook_events", "error", False),
-    ("appointments", "customer_name", False),
-    ("appointments", "notes", False),
-    ("appointments", "cancellation_reason", False),
-    ("audit_log", "subject", False),
-    ("audit_log", "details", True),
-)
+# table -> (column, is_jsonb): where anyone may have written the person down.
+MENTIONS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "voice_calls": (("caller_number", False), ("room_name", False), ("transcript", False),
+                    ("end_reason", False), ("recording_url", False), ("metadata", True),
+                    ("session_report", True)),
+    "call_participants": (("participant_identity", False), ("participant_name", False),
+                          ("attributes", True)),
+    "voice_messages": (("content", False), ("metadata", True)),
+    "call_events": (("payload", True),),
+    "call_analyses": (("summary", False), ("intent", False), ("outcome", False),
+                      ("extraction", True)),
+    "webhook_events": (("room_name", False), ("payload", True), ("error", False)),
+    "appointments": (("customer_name", False), ("notes", False), ("cancellation_reason", False)),
+    "audit_log": (("subject", False), ("details", True)),
+}
+
+# The parameters of a sweep: $1 every pattern, $2 the placeholder, $3 the last four digits,
+# $4 the digits pattern, $5 the hints of the words, $6 the words pattern, $7 the hints of the
+# name, $8 its pattern (null without a name: that test is then null, never true).
 
 
-def _sweep(table: str, column: str, is_jsonb: bool) -> str:
-    # Identifiers come from MENTIONS above, never from input; the patterns are a parameter.
-    # [ERASED] has no quote or backslash, so a jsonb value stays valid JSON after the replace.
-    value = f"{column}::text" if is_jsonb else column
-    replaced = f"replace_patterns({value}, $1::text[], $2)"
-    return (f"update {table} set {column} = {replaced}{'::jsonb' if is_jsonb else ''}"
-            f" where lower({value}) like any($3::text[]) and {value} ~* any($1::text[])")
+def _mentions(value: str) -> str:
+    """Whether `value` mentions the person: each expression only behind its cheap test."""
+    return (f"((strpos({value}, $3) > 0 and {value} ~ $4)"
+            f" or ({value} ilike all($5::text[]) and {value} ~* $6)"
+            f" or ({value} ilike all($7::text[]) and {value} ~* $8))")
 
 
-SWEEPS = tuple((f"{table}.{column}", _sweep(table, column, is_jsonb))
-               for table, column, is_jsonb in MENTIONS)
+def _sweep(table: str, columns: tuple[tuple[str, bool], ...]) -> str:
+    """One scan of `table`, testing each row once (its columns joined), then rewriting each
+    listed column that mentions the person. Identifiers come from MENTIONS, never from input.
+    [ERASED] has no quote or backslash, so a jsonb value stays valid JSON after the replace."""
+    sets, values = [], []
+    for column, is_jsonb in columns:
+        value = f"{column}::text" if is_jsonb else column
+        values.append(value)
+        replaced = f"replace_patterns({value}, $1::text[], $2){'::jsonb' if is_jsonb else ''}"
+        sets.append(f"{column} = case when {_mentions(value)} then {replaced} else {column} end")
+    row = f"concat_ws(' ', {', '.join(values)})"
+    return f"update {table} set {', '.join(sets)} where {_mentions(row)}"
+
+
+SWEEPS = tuple((table, _sweep(table, columns)) for table, columns in MENTIONS.items())
 
 
 @dataclass
@@ -145,11 +147,13 @@ async def erase(conn: asyncpg.Connection, *, person: Person, actor: str,
             keys = {"calls": ids, "sessions": sessions, "numbers": list(person.numbers)}
             for what, by, sql in OWNED:
                 report.rows[what] = _count(await conn.execute(sql, keys[by]))
-            for what, sql in SWEEPS:
-                changed = _count(await conn.execute(sql, list(person.patterns), PLACEHOLDER,
-                                                     list(person.hints)))
+            for table, sql in SWEEPS:
+                changed = _count(await conn.execute(
+                    sql, list(person.patterns), PLACEHOLDER, person.national[-4:], person.digits,
+                    list(person.word_hints), person.words, list(person.name_hints) or ["%"],
+                    person.name))
                 if changed:
-                    report.rows[f"mentions:{what}"] = changed
+                    report.rows[f"mentions:{table}"] = changed
             if dry_run:
                 raise _DryRun
             entry = await audit.record(conn, actor=actor, action=audit.ERASURE,

@@ -23,14 +23,24 @@ _REPEATS = {2: "double", 3: "triple"}
 
 @dataclass(frozen=True)
 class Person:
-    """Who is erased: the number as stored (E.164 and the plain forms a writer may have used)
-    and the patterns that find the number in digits, in words, and the name."""
+    """Who is erased: the number as stored (E.164 and the plain forms a writer may have used),
+    the patterns that find the number in digits, in words, and the name, and for each a cheap
+    test that every match passes (so the expression runs only on the few values that pass it):
+    the number's last four digits in a row (how every usual format writes them: E.164,
+    national, spaced, dotted; "555-01 43" is not found); the words of the first and last digits;
+    the words of the name (ILIKE patterns)."""
 
     numbers: tuple[str, ...]
-    patterns: tuple[str, ...]
-    # Lowercase LIKE patterns, one of which any match contains (the number's last digit, that
-    # digit's word, the name's last word): a cheap test before the regular expressions.
-    hints: tuple[str, ...]
+    national: str
+    digits: str
+    words: str
+    word_hints: tuple[str, ...]
+    name: str | None = None
+    name_hints: tuple[str, ...] = ()
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return tuple(p for p in (self.digits, self.words, self.name) if p)
 
 
 def _digits_pattern(country_code: str, national: str) -> str:
@@ -82,13 +92,13 @@ def person(phone: str, *, name: str | None = None, region: str = "US") -> Person
     forms = {e164, e164.lstrip("+"), national,
              phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
              phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)}
-    patterns = [_digits_pattern(code, national), _words_pattern(code, national)]
-    last = national[-1]
-    hints = {f"%{last}%", "%o%" if last == "0" else f"%{_WORDS[last]}%"}
-    if name and name.strip():
-        patterns.append(_name_pattern(name))
-        hints.add(f"%{_like_escape(name.split()[-1].lower())}%")
-    return Person(numbers=tuple(sorted(forms)), patterns=tuple(patterns), hints=tuple(sorted(hints)))
+    first, last = national[0], national[-1]
+    word_hints = tuple(sorted({"%o%" if d == "0" else f"%{_WORDS[d]}%" for d in (first, last)}))
+    words = [w for w in (name or "").split() if w]
+    return Person(numbers=tuple(sorted(forms)), national=national,
+                  digits=_digits_pattern(code, national), words=_words_pattern(code, national),
+                  word_hints=word_hints, name=_name_pattern(name) if words else None,
+                  name_hints=tuple(f"%{_like_escape(w.lower())}%" for w in words))
 
 
 def _like_escape(word: str) -> str:
