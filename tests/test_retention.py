@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -136,7 +135,9 @@ async def test_old_dead_letter_files_go_and_spools_stay(conn, tmp_path):
                        tmp_path / "a.spool")
     for path in (old, new, spool):
         path.write_text("{}\n")
-    long_ago = time.time() - 40 * 86400
+    # Every time set here: under libfaketime the file system still stamps files with the real time.
+    recent, long_ago = NOW.timestamp() - 86400, NOW.timestamp() - 40 * 86400
+    os.utime(new, (recent, recent))
     os.utime(old, (long_ago, long_ago))
     os.utime(spool, (long_ago, long_ago))
     report = await run_retention(conn, now=NOW, spool_dir=tmp_path)
