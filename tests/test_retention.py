@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -169,3 +171,14 @@ async def test_an_organisation_may_keep_turn_rows_shorter_than_its_calls(conn, t
     report = await run_retention(conn, now=NOW)
     assert report.rows["messages"] == 2
     assert (await state(conn, call))["m"] is None
+
+
+def test_the_command_reports_per_kind_in_a_dry_run(db_dsn, repo_root, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "db", "retention", "--dry-run", "--spool-dir", str(tmp_path)],
+        cwd=repo_root, capture_output=True, text=True, timeout=60,
+        env={"DATABASE_URL": db_dsn, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    counted = dict(line.split() for line in result.stdout.splitlines()[1:-1])
+    assert counted == {kind: "0" for kind in policy.KINDS if kind != "exports"}
+    assert "dry run: nothing changed" in result.stdout
