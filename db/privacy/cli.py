@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.audit import system_actor
 from db.desk.phone import InvalidPhone
@@ -17,6 +18,15 @@ from db.privacy.retention import run_retention
 COMMANDS = ("erase", "retention")
 
 
+class PrivacySettings(BaseSettings):
+    """What `python -m db retention` reads besides the database: the recorder's spool folder on
+    this host (the agent's SPOOL_DIR), whose old dead-letter files it deletes."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    spool_dir: Path = Path(".data/spool")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phone", help="erase: the caller's number, in any format")
     parser.add_argument("--name", help="erase: the caller's name, removed wherever it is written")
@@ -24,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="erase, retention: count what would change, change nothing")
     parser.add_argument("--yes", action="store_true", help="erase: do not ask for confirmation")
-    parser.add_argument("--spool-dir", type=Path, default=Path(os.environ.get("SPOOL_DIR", ".data/spool")),
-                        help="retention: the recorder's spool folder (dead-letter files)")
+    parser.add_argument("--spool-dir", type=Path, default=PrivacySettings().spool_dir,
+                        help="retention: the recorder's spool folder (dead-letter files; SPOOL_DIR)")
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
