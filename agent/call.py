@@ -135,5 +135,5 @@ def close_call(desk: FrontDesk, *, reason: str, session_report: dict | None = No
         end_reason=desk.end_reason,
         outcome=desk.outcome,
         transcript="\n".join(desk.recording.transcript),
-        session_report=session_report,
+        session_report=desk.recording.redact_value(session_report),
     )

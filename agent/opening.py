@@ -18,6 +18,7 @@ from db import ids
 from db.calls import messages
 from db.desk.call_limits import CallLimits
 from db.errors import Unavailable, translated
+from db.privacy.redaction import Redactor
 
 if TYPE_CHECKING:
     from livekit.agents import JobContext
@@ -82,12 +83,20 @@ async def open_call(
                                    **({"route": "cached"} if offline else {})}, **models)
     desk = FrontDesk(pool=pool, recorder=recorder, caller=caller, room=room, session_id=session_id,
                      recording=CallRecording(recorder, session_id=session_id, first_turn=first,
-                                             llm_model=models.get("llm_model")),
+                                             llm_model=models.get("llm_model"),
+                                             redactor=_redactor(route)),
                      organization_id=route.organization.id, location=route.location,
                      config=route.config, offline=offline,
                      limits=CallLimits.from_policies(route.config.policies if route.config else None))
     metrics.call_opened()
     return desk, route
+
+
+def _redactor(route: Route) -> Redactor | None:
+    """The organisation's choice (organizations.redact_pii): redact before storing, or not."""
+    if not route.organization.redact_pii:
+        return None
+    return Redactor(region=route.location.address.country)
 
 
 def time_turn() -> int:

@@ -18,6 +18,7 @@ from livekit.agents.voice import events as ev
 from db import ids
 from db.calls.events import Event
 from db.calls.messages import Message
+from db.privacy.redaction import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,14 @@ class CallRecording:
     """Attach to an AgentSession; writes its turns and events for the call `session_id`."""
 
     def __init__(self, recorder: Any, *, session_id: str, llm_model: str | None = None,
-                 first_turn: int = 0) -> None:
+                 first_turn: int = 0, redactor: Redactor | None = None) -> None:
         """`first_turn`: the sequence number of this job's first message, after those of the
-        jobs that had the call before it (agent.opening.open_call, time_turn)."""
+        jobs that had the call before it (agent.opening.open_call, time_turn). With a
+        `redactor` (the organisation's redact_pii), what is stored is redacted: message text,
+        event payloads, the transcript and the session report (redact_value); the live
+        conversation keeps the real text, which never passes through here."""
         self.recorder = recorder
+        self.redactor = redactor
         self.session_id = session_id
         self.call_id = ids.call_id(session_id)
         self.llm_model = llm_model
@@ -82,17 +87,33 @@ class CallRecording:
             id=ids.event_id(self.call_id, key or f"{event_type}:{self._job_key}:{next(self._event_keys)}"),
             call_id=self.call_id,
             event_type=event_type,
-            payload=payload or {},
+            payload=self.redact_value(payload or {}),
             severity=severity,
             turn_index=self._turns,
             occurred_at=occurred_at or datetime.now(UTC),
         ))
 
+    def _redact(self, text: str) -> tuple[str, list[str]]:
+        if self.redactor is None or not text:
+            return text, []
+        result = self.redactor(text)
+        return result.text, sorted(result.kinds)
+
+    def redact_value(self, value: Any) -> Any:
+        """A JSON value as it may be stored: redacted when the organisation asks for it, with
+        the kinds removed under "redacted" (dicts only) and never the values."""
+        if self.redactor is None or value is None:
+            return value
+        clean, kinds = self.redactor.value(value)
+        if kinds and isinstance(clean, dict):
+            clean["redacted"] = sorted(kinds)
+        return clean
+
     def on_item_added(self, event: ev.ConversationItemAddedEvent) -> None:
         item = event.item
         if not isinstance(item, llm.ChatMessage) or item.role not in ("user", "assistant", "system"):
             return
-        text = item.text_content or ""
+        text, redacted = self._redact(item.text_content or "")
         report = dict(item.metrics or {})
         prompt, completion = self._pending_tokens if item.role == "assistant" else (None, None)
         if item.role == "assistant":
@@ -111,6 +132,7 @@ class CallRecording:
             completion_tokens=completion,
             tokens_used=(prompt or 0) + (completion or 0),
             model_used=self.llm_model if item.role == "assistant" else None,
+            metadata={"redacted": redacted} if redacted else {},
             **_latencies(report),
         ))
         self._turns += 1

@@ -1,4 +1,5 @@
-"""`python -m db migrate | status | seed --demo | endpoints ...`: the database admin commands."""
+"""`python -m db migrate | status | seed --demo | erase | retention | endpoints ...`: the database
+admin commands."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from db import migrate as migrations
 from db.demo.seed import describe, seed_demo
 from db.outbound import cli as endpoints_cli
 from db.pool import connect, connection_options, migration_options
+from db.privacy import cli as privacy
 from db.settings import DatabaseSettings
 from db.startup import database
 
@@ -54,7 +56,8 @@ async def _seed(dsn: str) -> None:
         print(line)
 
 
-COMMANDS = {"migrate": _migrate, "status": _status, "seed": _seed}
+COMMANDS = {"migrate": _migrate, "status": _status, "seed": _seed,
+            "erase": privacy.erase_command, "retention": privacy.retention_command}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m db", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--demo", action="store_true", help="seed: the demo tenant (idempotent)")
+    privacy.add_arguments(parser)
     args = parser.parse_args(argv)
+    privacy.check(parser, args)
     if args.command == "seed" and not args.demo:
         parser.error("seed needs --demo (the demo tenant is the only seed)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -72,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Migrating is what these commands do (or, for status, report), saying so on stdout.
         with database(settings.database_url, settings.embedded_pg_dir, migrate=False) as dsn:
+            if args.command in privacy.COMMANDS:
+                return asyncio.run(COMMANDS[args.command](dsn, args))
             asyncio.run(COMMANDS[args.command](dsn))
     except (migrations.MigrationError, ValueError) as exc:  # ValueError: settings (pool mode)
         print(f"error: {exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ from db.startup import database
 from metrics import add_metrics_route
 from webhooks.app import create_app
 from webhooks.outbound.service import delivering
+from webhooks.retention import retention_schedule
 from webhooks.settings import Settings
 from webhooks.verify import WebhookVerifier
 
@@ -44,6 +45,8 @@ async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: s
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
+            retention = asyncio.create_task(retention_schedule(
+                pool, interval_s=settings.retention_interval_hours * 3600, spool_dir=settings.spool_dir))
             log.info("listening on http://%s:%s/livekit/webhook (keys: %s)", host, port,
                      ", ".join(verifier.api_keys))
             async with contextlib.AsyncExitStack() as outbound:
@@ -51,6 +54,8 @@ async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: s
                     await outbound.enter_async_context(delivering(pool, settings))
                 await _until_signalled()
             log.info("shutting down: finishing in-flight deliveries")
+            retention.cancel()
+            await asyncio.gather(retention, return_exceptions=True)
         finally:
             # Stops accepting, then waits up to SHUTDOWN_TIMEOUT_S for requests in progress.
             await runner.cleanup()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import SecretStr
 
 from db.settings import DatabaseSettings
@@ -28,6 +30,10 @@ class Settings(DatabaseSettings):
     outbound_per_endpoint: int = 4
     outbound_max_in_flight: int = 64
     outbound_poll_interval_s: float = 1.0
+    # Retention (db.privacy.retention) runs this often from the service; 0 turns it off.
+    retention_interval_hours: float = 24.0
+    # The recorder's spool folder on this host, whose old dead-letter files retention deletes.
+    spool_dir: Path | None = None
 
     def key_pairs(self) -> dict[str, str]:
         """API key -> secret for every key pair a delivery may be signed with."""

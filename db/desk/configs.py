@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from db import errors
+from db import audit, errors
 from db.desk.call_limits import DEFAULT_MAX_BOOKINGS
 from db.desk.config_text import check_placeholders
 from db.desk.phone import normalize_phone
@@ -146,6 +146,7 @@ async def create_config(
     tts_voice: str | None = None,
     created_by: uuid.UUID | None = None,
     activate: bool = False,
+    actor: str = "system",
 ) -> AgentConfig:
     """The next version of a scope's configuration (inactive unless `activate`)."""
     check_placeholders("greeting", greeting)
@@ -156,7 +157,7 @@ async def create_config(
         await _lock(conn, organization_id)
         record = await conn.fetchrow(INSERT_CONFIG, organization_id, location_id, *values)
     config = AgentConfig.from_record(record)
-    return await activate_config(conn, config_id=config.id) if activate else config
+    return await activate_config(conn, config_id=config.id, actor=actor) if activate else config
 
 
 GET_CONFIG = f"select {_COLUMNS} from agent_configs where id = $1"
@@ -170,14 +171,20 @@ update agent_configs set is_active = true, activated_at = now() where id = $1 re
 
 
 @repository
-async def activate_config(conn: asyncpg.Connection, *, config_id: uuid.UUID) -> AgentConfig:
-    """Make this version the active one of its scope, atomically (also how a rollback happens)."""
+async def activate_config(conn: asyncpg.Connection, *, config_id: uuid.UUID,
+                          actor: str = "system") -> AgentConfig:
+    """Make this version the active one of its scope, atomically (also how a rollback happens),
+    with an audit_log row saying who did it."""
     async with conn.transaction():
         target = await _get(conn, config_id)
         await _lock(conn, target.organization_id)
         # Two statements, in this order: the partial unique index is checked row by row.
         await conn.execute(DEACTIVATE_SCOPE, target.organization_id, target.location_id, config_id)
         record = await conn.fetchrow(ACTIVATE, config_id)
+        await audit.record(conn, actor=actor, action=audit.CONFIG_ACTIVATION, row_count=1,
+                           organization_id=target.organization_id, subject=str(config_id),
+                           details={"version": target.version,
+                                    "location_id": str(target.location_id) if target.location_id else None})
     log.info("activated agent config v%s of %s", target.version, target.organization_id)
     return AgentConfig.from_record(record)
 
@@ -205,6 +212,7 @@ async def rollback_config(
     organization_id: uuid.UUID,
     location_id: uuid.UUID | None = None,
     to_version: int | None = None,
+    actor: str = "system",
 ) -> AgentConfig:
     """Activate `to_version`, or by default the newest version older than the active one."""
     async with conn.transaction():
@@ -220,7 +228,7 @@ async def rollback_config(
         target = next((c for c in versions if c.version == to_version), None)
         if target is None:
             raise ConfigNotFound(f"this scope has no version {to_version}")
-        return await activate_config(conn, config_id=target.id)
+        return await activate_config(conn, config_id=target.id, actor=actor)
 
 
 # The location's own active version wins over the organisation's default.

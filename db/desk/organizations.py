@@ -32,6 +32,7 @@ class Organization:
     default_timezone: str
     is_active: bool
     created_at: datetime
+    redact_pii: bool = False  # db.privacy: redact personal data before it is stored
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> Organization:

@@ -1,0 +1,156 @@
+"""Retention and erasure at size.
+
+    uv run python bench/retention.py [--calls 200000] [--month-messages 200000]
+
+Builds one organisation with `--calls` calls spread back from now, five minutes apart (a
+transcript each with a confirmation code, and one message each), plus `--month-messages`
+messages in the calls of one month three years ago (past every period), all by generate_series
+in a few statements. Then times:
+
+* erase_one_caller_ms: `erase` (db.privacy.erasure) of a caller with three calls among them,
+  the sweep of every listed column for the number in any format and the name included;
+* delete_month_s: retention's `messages` rule deleting that old month's messages in its
+  SKIP LOCKED batches. The tables are not partitioned (issue 16's partitions are not built), so
+  this is row deletion, with 0001's token trigger per batch; drop_month_s is not measured, and
+  --month-messages defaults to a tenth of the issue's 2,000,000 to keep the run bounded.
+
+Uses DATABASE_URL when set, else an embedded Postgres in a temporary folder; creates its own
+database either way and drops it at the end. Ends with `name=value` lines."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from db.embedded import EmbeddedPostgres
+from db.migrate import migrate
+from db.pool import connect
+from db.privacy.erasure import erase
+from db.privacy.patterns import person
+from db.privacy.retention import BATCH, RULES
+
+CALLER = "+12125550143"
+
+LOAD_CALLS = """
+insert into voice_calls (session_id, organization_id, caller_number, status, started_at, ended_at,
+                         transcript)
+select 'RM_' || i, $1, '+1646' || lpad((i % 9000000)::text, 7, '0'), 'completed',
+       $2::timestamptz - make_interval(mins => i * 5), $2::timestamptz - make_interval(mins => i * 5),
+       'Caller: I would like a cleaning on Monday. Agent: Booked, code ' || i
+  from generate_series(1, $3) i
+"""
+LOAD_MESSAGES = """
+insert into voice_messages (call_id, sequence_number, item_id, role, content, created_at)
+select c.id, 0, 'item', 'user',
+       case when c.session_id like '%3' then 'My code is ' || right(c.session_id, 6) || ', move it to 10:30'
+            else 'I would like a cleaning on Monday please' end, c.started_at
+  from voice_calls c
+"""
+OLD_MONTH_CALLS = """
+insert into voice_calls (session_id, organization_id, status, started_at, ended_at)
+select 'RM_old_' || i, $1, 'completed', $2::timestamptz + make_interval(mins => i),
+       $2::timestamptz + make_interval(mins => i)
+  from generate_series(1, $3) i
+"""
+OLD_MONTH_MESSAGES = """
+insert into voice_messages (call_id, sequence_number, item_id, role, content, created_at)
+select c.id, s, 'item' || s, 'assistant', 'Our office is open from nine to five on weekdays.',
+       c.started_at
+  from voice_calls c cross join generate_series(1, $1) s
+ where c.session_id like 'RM\\_old\\_%'
+"""
+THE_CALLER = """
+insert into voice_calls (session_id, organization_id, caller_number, status, started_at, transcript)
+select 'RM_caller_' || i, $1, $2, 'completed', now() - make_interval(days => i),
+       'Caller: my name is Jane Doe, call me back on six four six five five five zero one four three'
+  from generate_series(1, 3) i
+"""
+
+
+async def timed(label: str, coro) -> float:
+    start = time.perf_counter()
+    await coro
+    elapsed = time.perf_counter() - start
+    print(f"built {label} in {elapsed:.1f} s", flush=True)
+    return elapsed
+
+
+async def load(conn: asyncpg.Connection, calls: int, month_messages: int) -> datetime:
+    org = await conn.fetchval("insert into organizations (name, slug) values ('Bench', 'bench') "
+                              "returning id")
+    now = datetime.now(UTC)
+    old_month = (now - timedelta(days=3 * 365)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    per_call = 20
+    await timed(f"{calls} calls", conn.execute(LOAD_CALLS, org, now, calls))
+    await timed(f"{calls} messages", conn.execute(LOAD_MESSAGES))
+    await timed("the old month's calls", conn.execute(OLD_MONTH_CALLS, org, old_month,
+                                                      month_messages // per_call))
+    await timed(f"{month_messages} messages in one month",
+                conn.execute(OLD_MONTH_MESSAGES, per_call))
+    await conn.execute(THE_CALLER, org, CALLER)
+    await conn.execute("analyze")
+    return now
+
+
+async def run(dsn: str, args: argparse.Namespace) -> None:
+    conn = await connect(dsn)
+    try:
+        await migrate(conn)
+        now = await load(conn, args.calls, args.month_messages)
+        print(f"rows_voice_calls={await conn.fetchval('select count(*) from voice_calls')}")
+        print(f"rows_voice_messages={await conn.fetchval('select count(*) from voice_messages')}")
+
+        start = time.perf_counter()
+        report = await erase(conn, person=person(CALLER, name="Jane Doe"), actor="bench")
+        print(f"erase_one_caller_ms={(time.perf_counter() - start) * 1000:.0f}")
+        print(f"erase_calls={report.calls}")
+
+        rule = next(r for r in RULES if r.kind == "messages")
+        start = time.perf_counter()
+        deleted = 0
+        while True:
+            status = await conn.execute(rule.batch_sql, now, 365, BATCH * 5)
+            count = int(status.rsplit(" ", 1)[-1])
+            deleted += count
+            if count < BATCH * 5:
+                break
+        print(f"delete_month_s={time.perf_counter() - start:.2f}")
+        print(f"delete_month_rows={deleted}")
+    finally:
+        await conn.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200_000)
+    parser.add_argument("--month-messages", type=int, default=200_000)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-retention-") as tmp:
+        server, admin_dsn = None, os.environ.get("DATABASE_URL")
+        if not admin_dsn:
+            server = EmbeddedPostgres(Path(tmp) / "pg", fsync=False).start()
+            admin_dsn = server.dsn
+        name = f"bench_retention_{os.getpid()}"
+        admin = await asyncpg.connect(admin_dsn)
+        await admin.execute(f"create database {name}")
+        try:
+            await run(admin_dsn.rsplit("/", 1)[0] + f"/{name}", args)
+        finally:
+            await admin.execute(f"drop database if exists {name} with (force)")
+            await admin.close()
+            if server is not None:
+                server.stop()
+    print(f"wall_s={time.perf_counter() - started:.1f}")
+    print(f"loadavg_1m={os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,166 @@
+"""Erasure: one caller removed everywhere (python -m db erase --phone NUMBER [--name NAME]).
+
+Two tables of steps, run in order in one transaction, with an audit_log row in the same
+transaction (counts only: never the number or the name):
+
+* OWNED: the rows that are the person's, found by key. Their calls (voice_calls.caller_number)
+  stay as anonymous shells, so call counts, durations, tokens and latency keep their history:
+  caller number, room name, transcript, session report and recording go; message text and event
+  payloads are emptied (an error's type stays, for the error-rate view); the caller's
+  participant rows lose identity, name and attributes; the call's analysis and LiveKit's
+  webhook payloads for its room are removed. Their appointments (cancelled ones too) keep their
+  slot, service and status, and lose the name, number, notes and reason.
+* MENTIONS: every column where the person may be written down by someone else's call (a
+  transcript, an event payload, a note), swept with the patterns of db.privacy.patterns: the
+  number in any format or spoken as words, and the name; each occurrence becomes [ERASED].
+
+A table another module adds is one entry here: an OWNED step if rows belong to a caller, a
+MENTIONS line for each free-text or jsonb column. tests/test_erasure.py checks every text and
+jsonb column of every table, so a table missing from here fails it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from db import audit
+from db.errors import repository
+from db.privacy.patterns import Person
+
+PLACEHOLDER = "[ERASED]"
+ERASED_NAME = "[erased]"
+
+FIND_CALLS = "select id, session_id from voice_calls where caller_number = any($1::text[])"
+
+# (what, by, SQL): $1 is, by `by`, the person's call ids, their calls' session ids (room SIDs) or
+# their numbers as stored.
+OWNED: tuple[tuple[str, str, str], ...] = (
+    ("call_participants", "calls", """
+update call_participants
+   set participant_identity = 'erased', participant_name = null, attributes = '{}'
+ where call_id = any($1::uuid[]) and participant_type = 'user'
+   and participant_identity <> 'erased'"""),
+    ("voice_messages", "calls", """
+update voice_messages set content = '', metadata = '{}'
+ where call_id = any($1::uuid[]) and (content <> '' or metadata <> '{}')"""),
+    ("call_events", "calls", """
+update call_events
+   set payload = jsonb_strip_nulls(jsonb_build_object('erased', true,
+                                                      'error_type', payload -> 'error_type'))
+ where call_id = any($1::uuid[]) and not payload ? 'erased'"""),
+    ("call_analyses", "calls", "delete from call_analyses where call_id = any($1::uuid[])"),
+    ("webhook_events", "sessions", """
+update webhook_events set payload = '{"erased": true}', room_name = null, error = null
+ where room_sid = any($1::text[]) and payload <> '{"erased": true}'"""),
+    ("voice_calls", "calls", """
+update voice_calls
+   set caller_number = null, room_name = null, transcript = null, session_report = null,
+       recording_url = null,
+       metadata = jsonb_strip_nulls(jsonb_build_object('erased', true,
+                                                       'routed_by', metadata -> 'routed_by'))
+ where id = any($1::uuid[])"""),
+    ("appointments", "numbers", f"""
+update appointments
+   set customer_name = '{ERASED_NAME}', customer_phone = null, notes = null,
+       cancellation_reason = null, erased_at = now()
+ where customer_phone = any($1::text[])"""),
+)
+
+# table -> (column, is_jsonb): where anyone may have written the person down.
+MENTIONS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "voice_calls": (("caller_number", False), ("room_name", False), ("transcript", False),
+                    ("end_reason", False), ("recording_url", False), ("metadata", True),
+                    ("session_report", True)),
+    "call_participants": (("participant_identity", False), ("participant_name", False),
+                          ("attributes", True)),
+    "voice_messages": (("content", False), ("metadata", True)),
+    "call_events": (("payload", True),),
+    "call_analyses": (("summary", False), ("intent", False), ("outcome", False),
+                      ("extraction", True)),
+    "webhook_events": (("room_name", False), ("payload", True), ("error", False)),
+    "appointments": (("customer_name", False), ("notes", False), ("cancellation_reason", False)),
+    "audit_log": (("subject", False), ("details", True)),
+}
+
+# The parameters of a sweep: $1 every pattern, $2 the placeholder, $3 the last four digits,
+# $4 the digits pattern, $5 the hints of the words, $6 the words pattern, $7 the hints of the
+# name, $8 its pattern (null without a name: that test is then null, never true).
+
+
+def _mentions(value: str) -> str:
+    """Whether `value` mentions the person: each expression only behind its cheap test."""
+    return (f"((strpos({value}, $3) > 0 and {value} ~ $4)"
+            f" or ({value} ilike all($5::text[]) and {value} ~* $6)"
+            f" or ({value} ilike all($7::text[]) and {value} ~* $8))")
+
+
+def _sweep(table: str, columns: tuple[tuple[str, bool], ...]) -> str:
+    """One scan of `table`, testing each row once (its columns joined), then rewriting each
+    listed column that mentions the person. Identifiers come from MENTIONS, never from input.
+    [ERASED] has no quote or backslash, so a jsonb value stays valid JSON after the replace."""
+    sets, values = [], []
+    for column, is_jsonb in columns:
+        value = f"{column}::text" if is_jsonb else column
+        values.append(value)
+        replaced = f"replace_patterns({value}, $1::text[], $2){'::jsonb' if is_jsonb else ''}"
+        sets.append(f"{column} = case when {_mentions(value)} then {replaced} else {column} end")
+    row = f"concat_ws(' ', {', '.join(values)})"
+    return f"update {table} set {', '.join(sets)} where {_mentions(row)}"
+
+
+SWEEPS = tuple((table, _sweep(table, columns)) for table, columns in MENTIONS.items())
+
+
+@dataclass
+class ErasureReport:
+    calls: int = 0
+    rows: dict[str, int] = field(default_factory=dict)  # step -> rows changed
+    dry_run: bool = False
+    audit_id: int | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction to roll a dry run back."""
+
+
+@repository
+async def erase(conn: asyncpg.Connection, *, person: Person, actor: str,
+                dry_run: bool = False) -> ErasureReport:
+    """Erase `person` everywhere (see the module); a dry run does it all and rolls back, so its
+    counts are exactly what a real run would change."""
+    report = ErasureReport(dry_run=dry_run)
+    try:
+        async with conn.transaction():
+            found = await conn.fetch(FIND_CALLS, list(person.numbers))
+            ids = [r["id"] for r in found]
+            sessions = [r["session_id"] for r in found]
+            report.calls = len(ids)
+            keys = {"calls": ids, "sessions": sessions, "numbers": list(person.numbers)}
+            for what, by, sql in OWNED:
+                report.rows[what] = _count(await conn.execute(sql, keys[by]))
+            for table, sql in SWEEPS:
+                changed = _count(await conn.execute(
+                    sql, list(person.patterns), PLACEHOLDER, person.national[-4:], person.digits,
+                    list(person.word_hints), person.words, list(person.name_hints) or ["%"],
+                    person.name))
+                if changed:
+                    report.rows[f"mentions:{table}"] = changed
+            if dry_run:
+                raise _DryRun
+            entry = await audit.record(conn, actor=actor, action=audit.ERASURE,
+                                       row_count=report.total,
+                                       details={"calls": report.calls, "rows": report.rows})
+            report.audit_id = entry.id
+    except _DryRun:
+        pass
+    return report
+

@@ -1,0 +1,145 @@
+"""Erasure (python -m db erase): after a call like the demo's, the caller's number in any
+format (words included) and name are in no text or jsonb column of any table; the slot of the
+appointment stays, without the person; an audit row says how many rows changed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from agent.call import Caller
+from agent.scripted import Step
+from db.calls.webhook_events import insert_webhook_event
+from db.demo.seed import NEW_YORK_NUMBER
+from db.privacy.erasure import erase
+from db.privacy.patterns import person
+from db.privacy.redaction import DIGIT_WORDS
+from tests.clock import local, next_open_weekday
+from tests.harness import CALLER_NUMBER, open_text_call
+
+pytestmark = pytest.mark.db
+
+NATIONAL = CALLER_NUMBER[2:]  # +1 212 555 0188 -> 2125550188
+NAME = "Jane Doe"
+SPOKEN = "two one two five five five zero one double eight"
+COLUMNS = """
+select c.table_name, c.column_name
+  from information_schema.columns c
+  join information_schema.tables t using (table_schema, table_name)
+ where c.table_schema = 'public' and t.table_type = 'BASE TABLE'
+   and c.data_type in ('text', 'character varying', 'jsonb', 'json', 'ARRAY')
+"""
+
+
+def _digits(text: str) -> str:
+    """Every digit in `text`, words for digits included ("double eight" is 88)."""
+    words = re.sub(r"\b(double|triple)\s+(\w+)",
+                   lambda m: " ".join([m.group(2)] * (2 if m.group(1) == "double" else 3)),
+                   text.lower())
+    words = re.sub(r"\b(" + "|".join(DIGIT_WORDS) + r")\b", lambda m: DIGIT_WORDS[m.group(1)], words)
+    return re.sub(r"\D", "", words)
+
+
+async def traces(conn) -> list[str]:
+    """`table.column` of every value that still holds the number (any format) or the name."""
+    found = []
+    for table, column in await conn.fetch(COLUMNS):
+        values = await conn.fetch(f'select "{column}"::text as v from "{table}" where "{column}" is not null')
+        for row in values:
+            text = row["v"]
+            if NATIONAL in _digits(text) or re.search(r"jane\W+doe", text, re.IGNORECASE):
+                found.append(f"{table}.{column}")
+    return sorted(set(found))
+
+
+async def demo_like_call(pool, recorder, tenant) -> tuple[str, str]:
+    """A phone call that books under the caller's number and name, says both in every form,
+    with the SIP participant and LiveKit's webhooks stored; then a second caller's call that
+    mentions the first one's number. Returns both session ids."""
+    call = await open_text_call(pool, recorder)
+    session_id = call.desk.session_id
+    recorder.participant(session_id=session_id, participant_sid="PA_caller",
+                         identity=f"sip_{CALLER_NUMBER}", name=CALLER_NUMBER, kind="sip",
+                         attributes={"sip.phoneNumber": CALLER_NUMBER})
+    day = next_open_weekday()
+    await call.say(f"Book a cleaning on {day} at ten for {NAME}, my number is {SPOKEN}",
+                   Step(calls=[("book_appointment", {"service": "cleaning",
+                                                     "start_time": local(day, "10:00"),
+                                                     "customer_name": NAME})]),
+                   Step(text=f"Booked for {NAME}; we will call (212) 555-0188 if anything changes."))
+    await call.hang_up(recorder)
+    async with pool.acquire() as conn:
+        await insert_webhook_event(
+            conn, event_id="EV_joined", event="participant_joined", room_sid=session_id,
+            room_name=f"call-_{CALLER_NUMBER}_x", created_at=datetime.now(UTC),
+            payload={"participant": {"identity": f"sip_{CALLER_NUMBER}", "name": NAME}})
+    sister = Caller(identity="other", number="+13105550111", dialed_number=NEW_YORK_NUMBER, is_sip=True)
+    other = await open_text_call(pool, recorder, caller=sister, session_id="RM_other")
+    await other.say(f"My sister {NAME} is on 212.555.0188, can you tell her?", Step(text="Sorry, no."))
+    await other.hang_up(recorder)
+    return session_id, other.desk.session_id
+
+
+async def test_erase_leaves_the_number_and_the_name_in_no_column(pool, recorder, tenant):
+    session_id, other = await demo_like_call(pool, recorder, tenant)
+    async with pool.acquire() as conn:
+        before = await traces(conn)
+        assert {"voice_messages.content", "voice_calls.transcript", "appointments.customer_phone",
+                "appointments.customer_name", "call_participants.attributes",
+                "webhook_events.payload", "call_events.payload"} <= set(before)
+        slots = await conn.fetch("select starts_at, status from appointments order by starts_at")
+
+        done = await erase(conn, person=person("212 555 0188", name=NAME), actor="test")
+
+        assert await traces(conn) == []
+        assert done.calls == 1 and done.total > 0
+        assert await conn.fetch("select starts_at, status from appointments order by starts_at") == slots
+        kept = await conn.fetchrow("select status, total_tokens_used, caller_number, metadata "
+                                   "from voice_calls where session_id = $1", session_id)
+        assert kept["status"] == "completed" and kept["total_tokens_used"] > 0
+        assert kept["caller_number"] is None and kept["metadata"]["erased"] is True
+        emptied = await conn.fetchval("select count(*) from voice_messages m join voice_calls c on "
+                                      "c.id = m.call_id where c.session_id = $1 and m.content = ''",
+                                      session_id)
+        assert emptied == 2
+        mentioned = await conn.fetchval(
+            "select m.content from voice_messages m join voice_calls c on c.id = m.call_id "
+            "where c.session_id = $1 and m.role = 'user'", other)
+        assert mentioned == "My sister [ERASED] is on [ERASED], can you tell her?"
+        audit = await conn.fetchrow("select * from audit_log where action = 'erasure'")
+        assert audit["row_count"] == done.total and audit["actor"] == "test"
+        assert NATIONAL not in _digits(str(dict(audit)))
+
+
+async def test_a_dry_run_counts_what_a_run_changes_and_changes_nothing(pool, recorder, tenant):
+    await demo_like_call(pool, recorder, tenant)
+    who = person(CALLER_NUMBER, name=NAME)
+    async with pool.acquire() as conn:
+        before = await traces(conn)
+        preview = await erase(conn, person=who, actor="test", dry_run=True)
+        assert await traces(conn) == before
+        assert await conn.fetchval("select count(*) from audit_log") == 0
+        done = await erase(conn, person=who, actor="test")
+        assert (done.rows, done.calls) == (preview.rows, preview.calls)
+        again = await erase(conn, person=who, actor="test")
+        assert again.total == 0
+
+
+def test_the_command_refuses_a_number_that_is_not_one(db_dsn, repo_root):
+    result = subprocess.run([sys.executable, "-m", "db", "erase", "--phone", "12", "--yes"],
+                            cwd=repo_root, capture_output=True, text=True, timeout=60,
+                            env={"DATABASE_URL": db_dsn, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2 and "not a phone number" in result.stderr
+
+
+def test_the_command_erases_with_yes_and_prints_counts_not_the_number(db_dsn, repo_root):
+    result = subprocess.run([sys.executable, "-m", "db", "erase", "--phone", CALLER_NUMBER, "--yes"],
+                            cwd=repo_root, capture_output=True, text=True, timeout=60,
+                            env={"DATABASE_URL": db_dsn, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "erased: 0 row(s) changed; audit_log id 1" in result.stdout
+    assert NATIONAL not in _digits(result.stdout + result.stderr)
