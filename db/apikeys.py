@@ -94,21 +94,22 @@ async def create_key(
     return NewKey(key=ApiKey.from_record(record), secret=secret)
 
 
+# One round trip: the live key, marked used at most once a minute (a busy key does not write on
+# every request).
 FIND_BY_HASH = f"""
-update api_keys set last_used_at = now()
- where key_hash = $1 and revoked_at is null
-   and (last_used_at is null or last_used_at < now() - interval '1 minute')
-returning {_COLUMNS}
+with found as (select {_COLUMNS} from api_keys where key_hash = $1 and revoked_at is null),
+touched as (
+    update api_keys set last_used_at = now()
+     where id = (select id from found) and (last_used_at is null or last_used_at < now() - interval '1 minute')
+)
+select * from found
 """
-GET_BY_HASH = f"select {_COLUMNS} from api_keys where key_hash = $1 and revoked_at is null"
 
 
 @repository
 async def find_key(conn: asyncpg.Connection, *, secret: str) -> ApiKey | None:
-    """The live key with this secret, or None. Marks it used (at most once a minute, so a busy
-    key does not write on every request)."""
-    digest = hash_key(secret)
-    record = await conn.fetchrow(FIND_BY_HASH, digest) or await conn.fetchrow(GET_BY_HASH, digest)
+    """The live key with this secret, or None."""
+    record = await conn.fetchrow(FIND_BY_HASH, hash_key(secret))
     return ApiKey.from_record(record) if record else None
 
 
