@@ -51,9 +51,12 @@ class Page:
         self.errors: list[str] = []
 
     def wait(self, condition, message: str):
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.driver, WAIT_S).until(lambda d: condition(d), message)
+        # A page re-renders as its data arrives: an element found a moment ago may be gone.
+        wait = WebDriverWait(self.driver, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+        return wait.until(lambda d: condition(d), message)
 
     def find(self, css: str):
         from selenium.webdriver.common.by import By
