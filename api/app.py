@@ -28,7 +28,8 @@ def create_app(*, pool: asyncpg.Pool, settings: ApiSettings) -> FastAPI:
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.pool = pool
     app.state.settings = settings
-    app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
+    app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute,
+                                    burst=settings.rate_limit_burst)
     v1 = APIRouter(prefix="/v1", responses=problems.PROBLEM_RESPONSES)
     for module in (calls, configs, knowledge, places, account):
         v1.include_router(module.router)

@@ -95,8 +95,9 @@ async def build(conn: asyncpg.Connection, calls: int) -> tuple[str, list[str]]:
         print(f"loaded {label} in {time.perf_counter() - start:.1f} s", flush=True)
     await conn.execute("analyze")
     key = await apikeys.create_key(conn, organization_slug="bright-smile-dental", scope="read")
-    ids = await conn.fetch("select id from voice_calls where organization_id = $1 order by random() limit 2000",
-                           tenant.organization_id)
+    ids = await conn.fetch(
+        "select id from voice_calls where organization_id = $1 order by random() limit 2000",
+        tenant.organization_id)
     return key.secret, [str(r["id"]) for r in ids], [str(tenant.midtown_location_id)]
 
 

@@ -100,7 +100,8 @@ FIND_BY_HASH = f"""
 with found as (select {_COLUMNS} from api_keys where key_hash = $1 and revoked_at is null),
 touched as (
     update api_keys set last_used_at = now()
-     where id = (select id from found) and (last_used_at is null or last_used_at < now() - interval '1 minute')
+     where id = (select id from found)
+       and (last_used_at is null or last_used_at < now() - interval '1 minute')
 )
 select * from found
 """

@@ -88,28 +88,31 @@ async def build_world(dsn: str) -> World:
         tenant = await seed_demo(conn)
         other_org, other_location = await other_organization(conn)
         now = datetime.now(UTC)
-        demo = await seed_call(conn, organization_id=tenant.organization_id,
-                               location_id=tenant.midtown_location_id, agent_config_id=tenant.config_v2_id,
-                               started_at=now - timedelta(hours=2), service_id=next(iter(tenant.services.values())),
-                               confirmation_code="KX7P2M")
-        santa_monica = await seed_call(conn, organization_id=tenant.organization_id,
-                                       location_id=tenant.santa_monica_location_id,
-                                       agent_config_id=tenant.config_v1_id, started_at=now - timedelta(days=1),
-                                       caller_number="+13105550123", outcome="transferred", sentiment="negative",
-                                       intent="speak_to_person")
+        demo_org, midtown = tenant.organization_id, tenant.midtown_location_id
+        demo = await seed_call(
+            conn, organization_id=demo_org, location_id=midtown, agent_config_id=tenant.config_v2_id,
+            started_at=now - timedelta(hours=2), service_id=next(iter(tenant.services.values())),
+            confirmation_code="KX7P2M")
+        santa_monica = await seed_call(
+            conn, organization_id=demo_org, location_id=tenant.santa_monica_location_id,
+            agent_config_id=tenant.config_v1_id, started_at=now - timedelta(days=1),
+            caller_number="+13105550123", outcome="transferred", sentiment="negative",
+            intent="speak_to_person")
         for day in range(2, 8):  # older calls, for paging
-            await seed_call(conn, organization_id=tenant.organization_id, location_id=tenant.midtown_location_id,
+            await seed_call(conn, organization_id=demo_org, location_id=midtown,
                             started_at=now - timedelta(days=day), outcome="information_provided",
                             sentiment=None)
         other = await seed_call(conn, organization_id=other_org, location_id=other_location,
                                 started_at=now - timedelta(hours=1), caller_number="+13125550111")
-        keys = {scope: (await apikeys.create_key(conn, organization_slug="bright-smile-dental", scope=scope)).secret
-                for scope in apikeys.SCOPES}
-        keys["other"] = (await apikeys.create_key(conn, organization_slug="other-clinic", scope="admin")).secret
+        keys = {}
+        for name, slug, scope in [*((s, "bright-smile-dental", s) for s in apikeys.SCOPES),
+                                  ("other", "other-clinic", "admin")]:
+            keys[name] = (await apikeys.create_key(conn, organization_slug=slug, scope=scope)).secret
     finally:
         await conn.close()
-    return World(dsn=dsn, tenant=tenant, keys=keys, demo_call_id=demo.id, santa_monica_call_id=santa_monica.id,
-                 other_call_id=other.id, other_organization_id=other_org)
+    return World(dsn=dsn, tenant=tenant, keys=keys, demo_call_id=demo.id,
+                 santa_monica_call_id=santa_monica.id, other_call_id=other.id,
+                 other_organization_id=other_org)
 
 
 @pytest.fixture(scope="module")

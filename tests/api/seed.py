@@ -17,15 +17,16 @@ INSERT_CALL = """
 insert into voice_calls (session_id, room_name, organization_id, location_id, agent_config_id,
                          direction, caller_number, dialed_number, status, outcome, end_reason,
                          started_at, connected_at, ended_at, recording_url)
-values ($1, $2, $3, $4, $5, 'inbound', $6, '+12125550100', $7::call_status, $8, 'caller_hung_up', $9::timestamptz,
-        $9::timestamptz + interval '2 seconds', $9::timestamptz + interval '3 minutes', $10)
+values ($1, $2, $3, $4, $5, 'inbound', $6, '+12125550100', $7::call_status, $8, 'caller_hung_up',
+        $9::timestamptz, $9::timestamptz + interval '2 seconds', $9::timestamptz + interval '3 minutes', $10)
 returning id
 """
 INSERT_TURN = """
 insert into voice_messages (call_id, sequence_number, item_id, role, content, started_at, ended_at,
                             transcription_delay_ms, end_of_turn_delay_ms, llm_ttft_ms, tts_ttfb_ms,
                             e2e_latency_ms, tokens_used)
-values ($1, $2, $3, $4::message_role, $5, $6, $6::timestamptz + interval '3 seconds', $7, $8, $9, $10, $11, $12)
+values ($1, $2, $3, $4::message_role, $5, $6, $6::timestamptz + interval '3 seconds', $7, $8, $9, $10,
+        $11, $12)
 """
 INSERT_EVENT = """
 insert into call_events (id, call_id, event_type, payload, occurred_at) values ($1, $2, $3, $4, $5)
@@ -45,7 +46,8 @@ TURNS = (
     ("user", "I would like a cleaning next Tuesday morning.", (210, 480, None, None, None)),
     ("assistant", "I have Tuesday at 9:30 with Dr. Patel. Shall I book it?", (None, None, 510, 220, 1150)),
     ("user", "Yes please.", (190, 350, None, None, None)),
-    ("assistant", "You are booked. Your confirmation code is in a text message.", (None, None, 380, 160, 900)),
+    ("assistant", "You are booked. Your confirmation code is in a text message.",
+     (None, None, 380, 160, 900)),
 )
 
 
@@ -75,14 +77,15 @@ async def seed_call(
                                   location_id, agent_config_id, caller_number, status, outcome, started_at,
                                   f"https://recordings.invalid/{session_id}.ogg")
     for n, (role, text, latency) in enumerate(TURNS):
-        await conn.execute(INSERT_TURN, call_id, n, f"item_{n}", role, text, started_at + timedelta(seconds=5 * n),
-                           *latency, 40 if role == "assistant" else 0)
+        await conn.execute(INSERT_TURN, call_id, n, f"item_{n}", role, text,
+                           started_at + timedelta(seconds=5 * n), *latency, 40 if role == "assistant" else 0)
     await conn.execute(INSERT_EVENT, uuid.uuid4(), call_id, "tool_call",
                        {"name": "book_appointment"}, started_at + timedelta(seconds=12))
     await conn.execute(INSERT_EVENT, uuid.uuid4(), call_id, "appointment_booked", {},
                        started_at + timedelta(seconds=20))
     if sentiment:
-        await conn.execute(INSERT_ANALYSIS, call_id, "The caller booked a cleaning.", intent, sentiment, outcome)
+        await conn.execute(INSERT_ANALYSIS, call_id, "The caller booked a cleaning.", intent, sentiment,
+                           outcome)
     if service_id and confirmation_code:
         await conn.execute(INSERT_APPOINTMENT, organization_id, location_id, service_id, caller_number,
                            started_at + timedelta(days=3), confirmation_code, call_id)

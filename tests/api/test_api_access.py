@@ -48,7 +48,8 @@ def test_other_organisations_key_sees_none_of_the_demo(api_server, world):
         assert c.get(f"/v1/calls/{world.demo_call_id}/transcript").status_code == 404
         calls = c.get("/v1/calls").json()["items"]
         assert [call["id"] for call in calls] == [str(world.other_call_id)]
-        assert c.get("/v1/calls", params={"location_id": str(world.tenant.midtown_location_id)}).json()["items"] == []
+        midtown = {"location_id": str(world.tenant.midtown_location_id)}
+        assert c.get("/v1/calls", params=midtown).json()["items"] == []
         assert c.get(f"/v1/configs/{world.tenant.config_v1_id}").status_code == 404
         assert c.get("/v1/configs").json() == []
         assert c.get("/v1/knowledge").json() == []
@@ -131,7 +132,8 @@ def test_access_log_has_no_phone_numbers_or_transcript(api_server, world):
 
 
 def test_rate_limit_answers_429_with_retry_after(world, tmp_path):
-    server = ApiProcess(world.dsn, tmp_path / "api.log", API_RATE_LIMIT_BURST="3", API_RATE_LIMIT_PER_MINUTE="6")
+    server = ApiProcess(world.dsn, tmp_path / "api.log", API_RATE_LIMIT_BURST="3",
+                        API_RATE_LIMIT_PER_MINUTE="6")
     try:
         with client(server, world.keys["read"]) as c:
             statuses = [c.get("/v1/me").status_code for _ in range(4)]

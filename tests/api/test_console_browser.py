@@ -92,7 +92,8 @@ def test_console_in_chromium(browser, api_server, world, tmp_path):
     transcript = page.find("#transcript")[0].text
     assert "Thank you for calling Bright Smile Dental" in transcript and "Yes please." in transcript
     segments = page.find("#latency svg rect.latency-segment")
-    assert len(segments) == 3 * 2 + 2 * 2  # assistant turns: llm + tts; user turns: transcription + end of turn
+    # assistant turns: model + voice; user turns: transcription + end of turn
+    assert len(segments) == 3 * 2 + 2 * 2
     assert "tool_call" in page.find("#events")[0].text
     assert "positive" in page.find("#analysis")[0].text
     assert "Booked" in page.find("#appointments")[0].text
