@@ -11,9 +11,10 @@ from pydantic import BaseModel
 
 from api import pagination
 from api.auth import Admin, Reader
-from db.apikeys import LIST_KEYS, ApiKey
+from db import apikeys
+from db.apikeys import ApiKey
 from db.calls import dashboard as figures
-from db.desk import appointment_log
+from db.desk import appointment_log, organizations
 from db.desk.appointments import Appointment
 
 router = APIRouter(tags=["account"])
@@ -53,16 +54,16 @@ class Dashboard(BaseModel):
 
 @router.get("/me", response_model=Me, summary="The key in use and its organisation")
 async def me(caller: Reader) -> Me:
-    name = await caller.conn.fetchval("select name from organizations where id = $1", caller.organization_id)
+    organization = await organizations.get_organization(caller.conn, id=caller.organization_id)
     key = caller.key
     return Me(key_id=key.id, prefix=key.prefix, scope=key.scope, organization_id=key.organization_id,
-              organization_name=name)
+              organization_name=organization.name)
 
 
 @router.get("/api-keys", response_model=list[ApiKey], summary="The organisation's keys (admin scope)")
 async def list_api_keys(caller: Admin) -> list[ApiKey]:
     # RLS shows an owner (an admin key's member) its own organisation's keys only.
-    return [ApiKey.from_record(r) for r in await caller.conn.fetch(LIST_KEYS, None)]
+    return await apikeys.list_keys(caller.conn)
 
 
 @router.get("/appointments", response_model=AppointmentPage, summary="Appointments by start time")

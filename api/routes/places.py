@@ -10,7 +10,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.auth import Reader, Writer
-from api.problems import ApiProblem
 from db.desk import catalog, hours, hours_listing, locations
 from db.desk.catalog import Provider, Service
 from db.desk.hours_listing import HoursException, WeeklyHours
@@ -40,10 +39,8 @@ async def list_locations(caller: Reader, include_inactive: bool = False) -> list
 
 
 async def _location(caller: Reader, location_id: uuid.UUID) -> Location:
-    found = await caller.conn.fetchrow(locations.GET_LOCATION, location_id)
-    if found is None:
-        raise ApiProblem(404, f"no location with id {location_id}")
-    return Location.from_record(found)
+    # Under RLS another organisation's location is not there: LocationNotFound, a 404.
+    return await locations.get_location(caller.conn, location_id=location_id)
 
 
 @router.get("/locations/{location_id}/hours", response_model=LocationHours,
