@@ -9,6 +9,7 @@ import time
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api import console, problems
 from api.ratelimit import RateLimiter
@@ -24,8 +25,9 @@ its own organisation. Errors are RFC 9457 problem details."""
 
 
 def create_app(*, pool: asyncpg.Pool, settings: ApiSettings) -> FastAPI:
-    app = FastAPI(title="Front desk admin API", version="1", description=DESCRIPTION,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    # FastAPIOffline: /docs serves Swagger UI from the fastapi-offline wheel, not from a CDN.
+    app = FastAPIOffline(title="Front desk admin API", version="1", description=DESCRIPTION,
+                         openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.pool = pool
     app.state.settings = settings
     app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute,

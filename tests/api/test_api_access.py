@@ -117,6 +117,7 @@ def test_openapi_and_docs_are_served_and_cors_is_off(api_server, world):
     assert document["openapi"].startswith("3.1")
     assert all(path.startswith("/v1/") for path in document["paths"])
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert "cdn" not in docs.text and "https://" not in docs.text  # served by us: works offline
     assert "access-control-allow-origin" not in preflight.headers
     assert "access-control-allow-origin" not in cross.headers
 
