@@ -1,5 +1,5 @@
-"""`python -m db migrate | status | seed --demo | erase | retention | endpoints ...`: the database
-admin commands."""
+"""`python -m db migrate | status | seed --demo | erase | retention | endpoints ... | apikeys ...`:
+the database admin commands."""
 
 from __future__ import annotations
 
@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["endpoints"]:  # outbound webhook endpoints: a command family of its own
         return endpoints_cli.main(argv[1:])
+    if argv[:1] == ["apikeys"]:  # subcommands of its own: db/apikeys_cli.py
+        from db import apikeys_cli
+
+        return apikeys_cli.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m db", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--demo", action="store_true", help="seed: the demo tenant (idempotent)")
