@@ -18,8 +18,8 @@ from aiohttp import web
 from db import migrate
 from db.pool import create_pool
 from db.startup import database
-from webhooks.app import create_app
-from webhooks.settings import Settings
+from webhooks.app import RUNNER_OPTIONS, create_app
+from webhooks.settings import Settings, refuse_dev_keys
 from webhooks.verify import WebhookVerifier
 
 log = logging.getLogger("webhooks")
@@ -31,8 +31,11 @@ SHUTDOWN_TIMEOUT_S = 10.0
 async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: str, port: int) -> None:
     pool = await create_pool(dsn, min_size=2, max_size=settings.webhook_db_pool_size)
     try:
-        app = create_app(pool=pool, verifier=verifier, max_body_bytes=settings.webhook_max_body_bytes)
-        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
+        app = create_app(pool=pool, verifier=verifier, max_body_bytes=settings.webhook_max_body_bytes,
+                         body_timeout=settings.webhook_body_timeout,
+                         journal_dir=settings.webhook_journal_dir,
+                         journal_max_bytes=settings.webhook_journal_max_bytes)
+        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None, **RUNNER_OPTIONS)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
@@ -60,9 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m webhooks", description=__doc__)
     parser.add_argument("--host", default=settings.webhook_host)
     parser.add_argument("--port", type=int, default=settings.webhook_port)
+    parser.add_argument("--allow-dev-keys", action="store_true", default=settings.webhook_allow_dev_keys,
+                        help="accept the devkey/secret pair on an address other than loopback")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if not args.allow_dev_keys:
+            refuse_dev_keys(settings.key_pairs(), args.host)
         verifier = WebhookVerifier(settings.key_pairs())
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
