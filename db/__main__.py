@@ -10,6 +10,7 @@ import sys
 from db import migrate as migrations
 from db.demo.seed import describe, seed_demo
 from db.pool import connect
+from db.recorder import deadletter_admin
 from db.settings import DatabaseSettings
 from db.startup import database
 
@@ -51,6 +52,9 @@ COMMANDS = {"migrate": _migrate, "status": _status, "seed": _seed}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["deadletters"]:  # `deadletters list|replay`: its own parser
+        return deadletter_admin.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m db", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--demo", action="store_true", help="seed: the demo tenant (idempotent)")
