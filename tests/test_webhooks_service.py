@@ -182,10 +182,10 @@ async def test_an_in_flight_delivery_finishes_during_shutdown(pool, conn):
     assert await conn.fetchval("select count(*) from call_participants") == 1
 
 
-async def test_the_process_serves_and_stops_cleanly_on_sigterm(db_dsn):
+async def test_the_process_serves_and_stops_cleanly_on_sigterm(db_dsn, tmp_path):
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db_dsn, "LIVEKIT_API_KEY": "devkey",
-           "LIVEKIT_API_SECRET": "secret", "WEBHOOK_KEYS": ""}
+           "LIVEKIT_API_SECRET": "secret", "WEBHOOK_KEYS": "", "WEBHOOK_JOURNAL_DIR": str(tmp_path)}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "webhooks", "--port", str(port), env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

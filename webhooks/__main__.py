@@ -34,7 +34,8 @@ async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: s
         app = create_app(pool=pool, verifier=verifier, max_body_bytes=settings.webhook_max_body_bytes,
                          body_timeout=settings.webhook_body_timeout,
                          journal_dir=settings.webhook_journal_dir,
-                         journal_max_bytes=settings.webhook_journal_max_bytes)
+                         journal_max_bytes=settings.webhook_journal_max_bytes,
+                         commit_lanes=settings.webhook_commit_lanes)
         runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None, **RUNNER_OPTIONS)
         await runner.setup()
         try:

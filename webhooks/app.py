@@ -5,24 +5,23 @@ service adds no dependency, and its `request.content` stream lets us stop readin
 size limit instead of buffering whatever a client sends. One process, one event loop, no ASGI
 layer: the handler is a few awaits between the socket and Postgres.
 
-Each delivery is verified against the raw body, then stored and applied in one transaction
-(webhooks/effects.py). Statuses: 401 unverified (one answer whatever the reason, which goes to the
-log: the answer must not tell a caller which API keys exist), 413 too large, 408 a body not
-received within `body_timeout`, 400 verified but not an event, 200 applied, ignored, a duplicate,
-or journaled (the database is away: kept on disk and applied once it is back, webhooks/journal.py),
-503 database unavailable and no journal (or a full one: LiveKit retries), 500 anything else
-(logged).
+Each delivery is verified against the raw body, then stored and applied in a transaction that
+it shares with the deliveries that arrived with it, and answered once that commits
+(webhooks/commits.py, webhooks/effects.py). Statuses: 401 unverified (one answer whatever the
+reason, which goes to the log: the answer must not tell a caller which API keys exist), 413 too
+large, 408 a body not received within `body_timeout`, 400 verified but not an event, 200
+applied, ignored, a duplicate, or journaled (the database is away: kept on disk and applied once
+it is back, webhooks/journal.py), 503 database unavailable and no journal (or a full one:
+LiveKit retries), 500 anything else (logged).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -30,8 +29,9 @@ from google.protobuf.json_format import Parse
 from livekit.protocol.webhook import WebhookEvent
 
 from db import migrate
-from db.errors import Conflict, DatabaseError, Unavailable, translated
+from db.errors import DatabaseError, Unavailable
 from webhooks import effects
+from webhooks.commits import GroupCommit
 from webhooks.errors import BodyTooLarge, InvalidWebhookEvent, WebhookVerificationError
 from webhooks.journal import DatabaseAway, Journal, JournalFull
 from webhooks.verify import WebhookVerifier
@@ -49,24 +49,28 @@ DEFAULT_BODY_TIMEOUT_S = 5.0
 # timeout would let a trickling client hold the connection for 15 s.
 RUNNER_OPTIONS = {"lingering_time": 2.0}
 DEFAULT_JOURNAL_MAX_BYTES = 256 * 1024 * 1024
+# Transactions storing deliveries at once (webhooks/commits.py): each takes every delivery that
+# queued for it while its previous one ran.
+DEFAULT_COMMIT_LANES = 4
 UNVERIFIED = "unverified delivery"
 _CHUNK = 64 * 1024
 _READY_TIMEOUT_S = 2.0
-_ATTEMPTS = 3
-_DEADLOCK, _SERIALIZATION_FAILURE = "40P01", "40001"
 
 
 def create_app(
     *, pool: asyncpg.Pool, verifier: WebhookVerifier, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout: float = DEFAULT_BODY_TIMEOUT_S, journal_dir: Path | None = None,
     journal_max_bytes: int = DEFAULT_JOURNAL_MAX_BYTES, journal_interval: float = 1.0,
+    commit_lanes: int = DEFAULT_COMMIT_LANES,
 ) -> web.Application:
     """The application; the caller owns `pool` and closes it after the app has shut down. With
     a `journal_dir`, deliveries that arrive while the database is away are journaled there
     (the app opens the journal at startup, applies it every `journal_interval` s, closes it)."""
     journal = Journal(journal_dir, max_bytes=journal_max_bytes) if journal_dir is not None else None
-    handlers = _Handlers(pool, verifier, max_body_bytes, body_timeout, journal)
+    commits = GroupCommit(pool, lanes=commit_lanes)
+    handlers = _Handlers(pool, verifier, max_body_bytes, body_timeout, journal, commits)
     app = web.Application(client_max_size=max_body_bytes)
+    app.on_cleanup.append(lambda _app: commits.close())
     if journal is not None:
         app.cleanup_ctx.append(lambda _app: _journal_replays(journal, handlers, journal_interval))
     # Only POST is routed here: aiohttp answers any other method with 405 and an Allow header.
@@ -91,12 +95,13 @@ async def _journal_replays(journal: Journal, handlers: _Handlers, interval: floa
 
 class _Handlers:
     def __init__(self, pool: asyncpg.Pool, verifier: WebhookVerifier, max_body_bytes: int,
-                 body_timeout: float, journal: Journal | None) -> None:
+                 body_timeout: float, journal: Journal | None, commits: GroupCommit) -> None:
         self._pool = pool
         self._verifier = verifier
         self._max_body_bytes = max_body_bytes
         self._body_timeout = body_timeout
         self._journal = journal
+        self._commits = commits
 
     async def webhook(self, request: web.Request) -> web.Response:
         try:
@@ -125,7 +130,7 @@ class _Handlers:
             return _error(400, str(exc))
 
         try:
-            result = await self._store(event, json.loads(body))
+            result = await self._commits.store(event, body.decode())
         except Unavailable as exc:
             return await self._keep(event, body, exc)
         except DatabaseError:
@@ -156,28 +161,12 @@ class _Handlers:
         while the database is; a delivery the database rejects for good is logged and dropped."""
         event = Parse(body, WebhookEvent(), ignore_unknown_fields=True)
         try:
-            await self._store(event, json.loads(body))
+            await self._commits.store(event, body)
         except Unavailable as exc:
             raise DatabaseAway() from exc
         except (DatabaseError, InvalidWebhookEvent):
             log.exception("journaled webhook %s (%s) could not be applied; dropped",
                           event.id, event.event)
-
-    async def _store(self, event: WebhookEvent, payload: Any) -> str | None:
-        """Store and apply the event in one transaction, retried when it lost a race with a
-        concurrent writer of the same call (the whole transaction rolled back, so a retry is
-        safe): two first events of one room both inserting its call, or a deadlock."""
-        attempt = 1
-        while True:
-            try:
-                with translated():
-                    async with self._pool.acquire() as conn, conn.transaction():
-                        return await effects.record(conn, event, payload=payload)
-            except DatabaseError as exc:
-                if attempt == _ATTEMPTS or not _lost_a_race(exc):
-                    raise
-                log.info("webhook %s (%s) lost a race, retrying: %s", event.id, event.event, exc)
-                attempt += 1
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -213,13 +202,6 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
             raise BodyTooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _lost_a_race(exc: DatabaseError) -> bool:
-    # Conflict: a unique key taken by a concurrent insert that ON CONFLICT did not arbitrate
-    # (voice_calls' primary key when two transactions create the same call).
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)
-    return isinstance(exc, Conflict) or sqlstate in (_DEADLOCK, _SERIALIZATION_FAILURE)
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -8,7 +8,12 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from db.settings import DatabaseSettings
-from webhooks.app import DEFAULT_BODY_TIMEOUT_S, DEFAULT_JOURNAL_MAX_BYTES, DEFAULT_MAX_BODY_BYTES
+from webhooks.app import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_COMMIT_LANES,
+    DEFAULT_JOURNAL_MAX_BYTES,
+    DEFAULT_MAX_BODY_BYTES,
+)
 
 DEFAULT_PORT = 8787
 # livekit-server --dev's key pair: published in LiveKit's docs, so it proves nothing.
@@ -26,6 +31,8 @@ class Settings(DatabaseSettings):
     webhook_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Connections to Postgres; deliveries beyond it wait for one (they are a few ms each).
     webhook_db_pool_size: int = 10
+    # Transactions storing deliveries at once; deliveries that arrive together share one.
+    webhook_commit_lanes: int = DEFAULT_COMMIT_LANES
     # Seconds a request body may take to arrive (408 and the connection closed after that).
     webhook_body_timeout: float = DEFAULT_BODY_TIMEOUT_S
     # Deliveries that arrive while Postgres is away are kept here (fsync'd), applied once it is back.

@@ -14,8 +14,8 @@ to verify with (one TokenVerifier per pair).
 from __future__ import annotations
 
 import base64
-import contextlib
 import binascii
+import contextlib
 import json
 import secrets
 from collections.abc import Mapping

@@ -220,8 +220,8 @@ class Recorder:
                 backlog.spill()
                 await backlog.sync()
                 writer.notify()  # other flushes may be waiting for these rows to be safe on disk
-            except OSError:
-                log.exception("recorder %s: could not spool the rows of a flush", self.name)
+            except OSError as exc:
+                backlog.spool_failed(exc)  # logged once per run of failures; the rows wait in memory
         return writer.done >= target
 
     def stats(self) -> RecorderStats:
