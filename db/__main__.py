@@ -13,6 +13,7 @@ from db.demo.seed import describe, seed_demo
 from db.outbound import cli as endpoints_cli
 from db.pool import connect, connection_options, migration_options
 from db.privacy import cli as privacy
+from db.recorder import deadletter_admin
 from db.settings import DatabaseSettings
 from db.startup import database
 
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         from db import apikeys_cli
 
         return apikeys_cli.main(argv[1:])
+    if argv[:1] == ["deadletters"]:  # `deadletters list|replay`: its own parser
+        return deadletter_admin.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m db", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--demo", action="store_true", help="seed: the demo tenant (idempotent)")

@@ -25,7 +25,7 @@ from livekit.protocol.models import ParticipantInfo, TrackInfo, TrackSource, Tra
 from livekit.protocol.webhook import WebhookEvent
 
 from db.calls.lifecycle import AGENT_LEFT_OPEN
-from webhooks.app import WEBHOOK_PATH, create_app
+from webhooks.app import RUNNER_OPTIONS, WEBHOOK_PATH, create_app
 from webhooks.verify import WebhookVerifier
 
 API_KEY, API_SECRET = "devkey", "secret"
@@ -141,9 +141,11 @@ def verifier() -> WebhookVerifier:
 
 @contextlib.asynccontextmanager
 async def webhook_client(pool: asyncpg.Pool, **app_options) -> AsyncIterator[TestClient]:
-    """A test client of the real application on a real socket."""
+    """A test client of the real application on a real socket, served as the service serves it."""
     app = create_app(pool=pool, verifier=verifier(), **app_options)
-    async with TestClient(TestServer(app)) as client:
+    server = TestServer(app)
+    await server.start_server(**RUNNER_OPTIONS)  # TestServer's own constructor drops them
+    async with TestClient(server) as client:
         yield client
 
 

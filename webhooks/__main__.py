@@ -21,10 +21,10 @@ from db import migrate
 from db.pool import connection_options, create_pool
 from db.startup import database
 from metrics import add_metrics_route
-from webhooks.app import create_app
+from webhooks.app import RUNNER_OPTIONS, create_app
 from webhooks.outbound.service import delivering
 from webhooks.retention import retention_schedule
-from webhooks.settings import Settings
+from webhooks.settings import Settings, refuse_dev_keys
 from webhooks.verify import WebhookVerifier
 
 log = logging.getLogger("webhooks")
@@ -38,10 +38,13 @@ async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: s
     pool = await create_pool(dsn, min_size=2, max_size=settings.webhook_db_pool_size,
                              **connection_options(settings))
     try:
-        app = create_app(pool=pool, verifier=verifier, max_body_bytes=settings.webhook_max_body_bytes) \
-            if receive else web.Application()
+        app = create_app(pool=pool, verifier=verifier, max_body_bytes=settings.webhook_max_body_bytes,
+                         body_timeout=settings.webhook_body_timeout,
+                         journal_dir=settings.webhook_journal_dir,
+                         journal_max_bytes=settings.webhook_journal_max_bytes,
+                         commit_lanes=settings.webhook_commit_lanes) if receive else web.Application()
         add_metrics_route(app)
-        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
+        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None, **RUNNER_OPTIONS)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
@@ -80,9 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--no-outbound", action="store_true", help="do not deliver outbound webhooks")
     mode.add_argument("--outbound-only", action="store_true",
                       help="only deliver outbound webhooks (and serve /metrics), receive nothing")
+    parser.add_argument("--allow-dev-keys", action="store_true", default=settings.webhook_allow_dev_keys,
+                        help="accept the devkey/secret pair on an address other than loopback")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if not args.allow_dev_keys:
+            refuse_dev_keys(settings.key_pairs(), args.host)
         verifier = WebhookVerifier(settings.key_pairs())
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

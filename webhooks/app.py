@@ -5,44 +5,74 @@ service adds no dependency, and its `request.content` stream lets us stop readin
 size limit instead of buffering whatever a client sends. One process, one event loop, no ASGI
 layer: the handler is a few awaits between the socket and Postgres.
 
-Each delivery is verified against the raw body, then stored and applied in one transaction
-(webhooks/effects.py). Statuses: 401 unverified, 413 too large, 400 verified but not an event,
-503 database unavailable (LiveKit retries), 500 anything else (logged), 200 applied, ignored or
-a duplicate.
+Each delivery is verified against the raw body, then stored and applied in a transaction that
+it shares with the deliveries that arrived with it, and answered once that commits
+(webhooks/commits.py, webhooks/effects.py). Statuses: 401 unverified (one answer whatever the
+reason, which goes to the log: the answer must not tell a caller which API keys exist), 413 too
+large, 408 a body not received within `body_timeout`, 400 verified but not an event, 200
+applied, ignored, a duplicate, or journaled (the database is away: kept on disk and applied once
+it is back, webhooks/journal.py), 503 database unavailable and no journal (or a full one:
+LiveKit retries), 500 anything else (logged).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import logging
-from typing import Any
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 from aiohttp import web
+from google.protobuf.json_format import Parse
 from livekit.protocol.webhook import WebhookEvent
 
 from db import migrate
-from db.errors import Conflict, DatabaseError, Unavailable, translated
+from db.errors import DatabaseError, Unavailable
 from webhooks import effects
+from webhooks.commits import GroupCommit
 from webhooks.errors import BodyTooLarge, InvalidWebhookEvent, WebhookVerificationError
+from webhooks.journal import DatabaseAway, Journal, JournalFull
 from webhooks.verify import WebhookVerifier
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/livekit/webhook"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# A body must arrive within this: a client that trickles it would hold a connection (and a
+# handler) open for as long as it likes.
+DEFAULT_BODY_TIMEOUT_S = 5.0
+# For the server that runs the app (web.AppRunner / TestServer): after an answer sent before the
+# body was read (413, 408), aiohttp keeps reading and discarding it for this long, so that the
+# client reads the answer rather than a reset, then closes; its default (10 s) on top of the body
+# timeout would let a trickling client hold the connection for 15 s.
+RUNNER_OPTIONS = {"lingering_time": 2.0}
+DEFAULT_JOURNAL_MAX_BYTES = 256 * 1024 * 1024
+# Transactions storing deliveries at once (webhooks/commits.py): each takes every delivery that
+# queued for it while its previous one ran.
+DEFAULT_COMMIT_LANES = 4
+UNVERIFIED = "unverified delivery"
 _CHUNK = 64 * 1024
 _READY_TIMEOUT_S = 2.0
-_ATTEMPTS = 3
-_DEADLOCK, _SERIALIZATION_FAILURE = "40P01", "40001"
 
 
 def create_app(
-    *, pool: asyncpg.Pool, verifier: WebhookVerifier, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    *, pool: asyncpg.Pool, verifier: WebhookVerifier, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_S, journal_dir: Path | None = None,
+    journal_max_bytes: int = DEFAULT_JOURNAL_MAX_BYTES, journal_interval: float = 1.0,
+    commit_lanes: int = DEFAULT_COMMIT_LANES,
 ) -> web.Application:
-    """The application; the caller owns `pool` and closes it after the app has shut down."""
-    handlers = _Handlers(pool, verifier, max_body_bytes)
+    """The application; the caller owns `pool` and closes it after the app has shut down. With
+    a `journal_dir`, deliveries that arrive while the database is away are journaled there
+    (the app opens the journal at startup, applies it every `journal_interval` s, closes it)."""
+    journal = Journal(journal_dir, max_bytes=journal_max_bytes) if journal_dir is not None else None
+    commits = GroupCommit(pool, lanes=commit_lanes)
+    handlers = _Handlers(pool, verifier, max_body_bytes, body_timeout, journal, commits)
     app = web.Application(client_max_size=max_body_bytes)
+    app.on_cleanup.append(lambda _app: commits.close())
+    if journal is not None:
+        app.cleanup_ctx.append(lambda _app: _journal_replays(journal, handlers, journal_interval))
     # Only POST is routed here: aiohttp answers any other method with 405 and an Allow header.
     app.router.add_post(WEBHOOK_PATH, handlers.webhook)
     app.router.add_get("/healthz", handlers.healthz)
@@ -50,15 +80,33 @@ def create_app(
     return app
 
 
+@contextlib.asynccontextmanager
+async def _journal_replays(journal: Journal, handlers: _Handlers, interval: float) -> AsyncIterator[None]:
+    journal.open()
+    task = asyncio.create_task(journal.keep_replaying(handlers.apply_journaled, interval))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        journal.close()
+
+
 class _Handlers:
-    def __init__(self, pool: asyncpg.Pool, verifier: WebhookVerifier, max_body_bytes: int) -> None:
+    def __init__(self, pool: asyncpg.Pool, verifier: WebhookVerifier, max_body_bytes: int,
+                 body_timeout: float, journal: Journal | None, commits: GroupCommit) -> None:
         self._pool = pool
         self._verifier = verifier
         self._max_body_bytes = max_body_bytes
+        self._body_timeout = body_timeout
+        self._journal = journal
+        self._commits = commits
 
     async def webhook(self, request: web.Request) -> web.Response:
         try:
-            body = await _read_body(request, self._max_body_bytes)
+            async with asyncio.timeout(self._body_timeout):
+                body = await _read_body(request, self._max_body_bytes)
             event = self._verifier.verify(body, request.headers.get("Authorization"))
             effects.validate(event)
         except BodyTooLarge:
@@ -68,40 +116,57 @@ class _Handlers:
             # Close rather than drain the rest of a body we will not read.
             response.force_close()
             return response
+        except TimeoutError:
+            log.warning("rejected webhook from %s: body not received in %s s", request.remote,
+                        self._body_timeout)
+            response = _error(408, "body not received in time")
+            response.force_close()
+            return response
         except WebhookVerificationError as exc:
             log.warning("rejected webhook from %s: %s", request.remote, exc.reason)
-            return _error(401, exc.reason)
+            return _error(401, UNVERIFIED)
         except InvalidWebhookEvent as exc:
             log.warning("rejected verified webhook from %s: %s", request.remote, exc)
             return _error(400, str(exc))
 
         try:
-            result = await self._store(event, json.loads(body))
+            result = await self._commits.store(event, body.decode())
         except Unavailable as exc:
-            log.warning("webhook %s (%s) not stored, database unavailable: %s",
-                        event.id, event.event, exc)
-            return _error(503, "database unavailable")
+            return await self._keep(event, body, exc)
         except DatabaseError:
             log.exception("webhook %s (%s) failed", event.id, event.event)
             return _error(500, "could not record the event")
         log.debug("webhook %s %s: %s", event.id, event.event, result or "duplicate")
         return web.json_response({"status": result or "duplicate"})
 
-    async def _store(self, event: WebhookEvent, payload: Any) -> str | None:
-        """Store and apply the event in one transaction, retried when it lost a race with a
-        concurrent writer of the same call (the whole transaction rolled back, so a retry is
-        safe): two first events of one room both inserting its call, or a deadlock."""
-        attempt = 1
-        while True:
+    async def _keep(self, event: WebhookEvent, body: bytes, cause: Unavailable) -> web.Response:
+        """The database is away: journal the delivery (200) or, without room for it, 503."""
+        if self._journal is not None:
             try:
-                with translated():
-                    async with self._pool.acquire() as conn, conn.transaction():
-                        return await effects.record(conn, event, payload=payload)
-            except DatabaseError as exc:
-                if attempt == _ATTEMPTS or not _lost_a_race(exc):
-                    raise
-                log.info("webhook %s (%s) lost a race, retrying: %s", event.id, event.event, exc)
-                attempt += 1
+                await self._journal.keep(body.decode())
+            except (JournalFull, OSError) as exc:
+                log.error("webhook %s (%s) not kept, database unavailable (%s) and the journal "
+                          "refused it: %s", event.id, event.event, cause, exc)
+            else:
+                log.warning("webhook %s (%s) journaled, database unavailable: %s",
+                            event.id, event.event, cause)
+                return web.json_response({"status": "journaled"})
+        else:
+            log.warning("webhook %s (%s) not stored, database unavailable: %s",
+                        event.id, event.event, cause)
+        return _error(503, "database unavailable")
+
+    async def apply_journaled(self, body: str) -> None:
+        """Store and apply a journaled delivery (verified when it arrived). Raises DatabaseAway
+        while the database is; a delivery the database rejects for good is logged and dropped."""
+        event = Parse(body, WebhookEvent(), ignore_unknown_fields=True)
+        try:
+            await self._commits.store(event, body)
+        except Unavailable as exc:
+            raise DatabaseAway() from exc
+        except (DatabaseError, InvalidWebhookEvent):
+            log.exception("journaled webhook %s (%s) could not be applied; dropped",
+                          event.id, event.event)
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -112,10 +177,14 @@ class _Handlers:
             async with self._pool.acquire(timeout=_READY_TIMEOUT_S) as conn:
                 pending = await migrate.pending(conn)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            return web.json_response({"ready": False, "reason": f"database unreachable: {exc}"},
-                                     status=503)
+            # The driver's words (host, port, role, database) are for the log, not for anyone
+            # who can reach this endpoint.
+            log.warning("not ready: database unavailable: %r", exc)
+            return web.json_response({"ready": False, "reason": "database unavailable"}, status=503)
         except migrate.MigrationError as exc:
-            return web.json_response({"ready": False, "reason": str(exc)}, status=503)
+            log.warning("not ready: %s", exc)
+            return web.json_response({"ready": False, "reason": "database schema not usable"},
+                                     status=503)
         if pending:
             return web.json_response({"ready": False, "pending_migrations": pending}, status=503)
         return web.json_response({"ready": True})
@@ -133,13 +202,6 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
             raise BodyTooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _lost_a_race(exc: DatabaseError) -> bool:
-    # Conflict: a unique key taken by a concurrent insert that ON CONFLICT did not arbitrate
-    # (voice_calls' primary key when two transactions create the same call).
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)
-    return isinstance(exc, Conflict) or sqlstate in (_DEADLOCK, _SERIALIZATION_FAILURE)
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -81,6 +81,34 @@ async def record(conn: asyncpg.Connection, event: WebhookEvent, *, payload: Any)
     return result
 
 
+async def record_group(
+    conn: asyncpg.Connection, deliveries: list[tuple[WebhookEvent, str]]
+) -> list[str | None]:
+    """`record` for several (event, body as JSON text) at once, in one transaction: their
+    webhook_events rows in one statement, then the effect of each new one, in order. An event
+    given twice is applied once; its second copy is a duplicate (None)."""
+    for event, _ in deliveries:
+        validate(event)
+    fresh = await webhook_events.insert_webhook_events(conn, events=[
+        webhook_events.NewWebhookEvent(
+            event_id=event.id, event=event.event, body=body, created_at=fields.event_time(event),
+            room_sid=event.room.sid or event.egress_info.room_id or None,
+            room_name=event.room.name or event.egress_info.room_name or None,
+            participant_sid=event.participant.sid or None, outcome=outcome(event),
+        ) for event, body in deliveries])
+    results: list[str | None] = []
+    for event, _ in deliveries:
+        if event.id not in fresh:
+            results.append(None)
+            continue
+        fresh.discard(event.id)
+        result = outcome(event)
+        if result == "applied":
+            await apply(conn, event)
+        results.append(result)
+    return results
+
+
 async def apply(conn: asyncpg.Connection, event: WebhookEvent) -> None:
     """The effect of one event on its call (no deduplication: see `record`)."""
     call = await _HANDLERS[event.event](conn, event, fields.event_time(event))

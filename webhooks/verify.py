@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
+import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -54,6 +56,9 @@ class WebhookVerifier:
             key: WebhookReceiver(TokenVerifier(key, secret, leeway=leeway))
             for key, secret in keys.items()
         }
+        # A token naming a key we do not have is checked against a secret nobody has, so that it
+        # costs what a bad signature costs: neither the answer nor its timing says which keys exist.
+        self._decoy = WebhookReceiver(TokenVerifier("unknown", secrets.token_urlsafe(32), leeway=leeway))
 
     @property
     def api_keys(self) -> list[str]:
@@ -64,17 +69,20 @@ class WebhookVerifier:
         token = (authorization or "").strip()
         if not token:
             raise WebhookVerificationError("missing Authorization header")
-        receiver = self._receivers.get(_issuer(token))
-        if receiver is None:
-            raise WebhookVerificationError("unknown API key")
+        issuer = _issuer(token)
+        receiver = self._receivers.get(issuer)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             # The receiver hashes body.encode(): a body that is not UTF-8 cannot match.
             raise WebhookVerificationError("body is not UTF-8") from None
+        if receiver is None:
+            with contextlib.suppress(Exception):
+                self._decoy.receive(text, token)
+            raise WebhookVerificationError("unknown API key")
         try:
             event = receiver.receive(text, token)
-        except ParseError as exc:
+        except (ParseError, RecursionError) as exc:
             # Parsing comes after the hash check: the body is LiveKit's, but not an event.
             raise InvalidWebhookEvent(f"body is not a WebhookEvent: {exc}") from None
         except jwt.InvalidTokenError as exc:
@@ -96,16 +104,23 @@ def _issuer(token: str) -> str:
     """The API key the token claims to be signed with; the receiver checks the claim after.
 
     Read straight from the payload segment: PyJWT's unverified decode costs as much again as the
-    verification itself, and this runs on every delivery."""
+    verification itself, and this runs on every delivery. The header is parsed here too, so that
+    a segment nested too deep for the JSON parser (RecursionError) is a malformed token, here,
+    and never an error inside the receiver."""
     try:
-        segment = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (IndexError, ValueError):  # binascii.Error, JSONDecodeError and UnicodeDecodeError too
+        header, payload = token.split(".")[:2]
+        _segment(header)
+        claims = _segment(payload)
+    except (ValueError, RecursionError):  # binascii.Error, JSONDecodeError, UnicodeDecodeError
         raise WebhookVerificationError("malformed token") from None
     issuer = claims.get("iss") if isinstance(claims, dict) else None
     if not issuer or not isinstance(issuer, str):
         raise WebhookVerificationError("token names no API key (iss)")
     return issuer
+
+
+def _segment(segment: str) -> object:
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
 
 def _jwt_reason(exc: jwt.InvalidTokenError) -> str:

@@ -10,6 +10,11 @@ time, by the producer itself. A batch the writer holds (in flight) when the spoo
 than anything queued, so it is spooled first, in case its write fails; if it succeeds, its replay
 is a no-op.
 
+When the spool fails too (disk full, an I/O error), rows wait in memory, up to `max_memory`;
+past that a newly recorded row is lost: counted (`lost`), logged without its content, never
+allowed to grow memory without bound. The writer keeps trying Postgres meanwhile
+(db.recorder.writer): a failed spool never stops rows from going to a database that answers.
+
 The backlog does no I/O but its spool file's, and knows nothing of Postgres: it is tested alone
 (tests/test_recorder_backlog.py).
 """
@@ -21,6 +26,7 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
+from time import monotonic
 
 from db.recorder.batches import ENQUEUED_AT, SEQ, Op
 from db.recorder.codec import CHUNK, decode_records, encode_op
@@ -29,10 +35,18 @@ from db.recorder.spool import SpoolFile
 log = logging.getLogger(__name__)
 
 
+# A run of lost rows is logged at most this often (the count is in stats() all along).
+_LOSS_LOG_INTERVAL = 10.0
+
+
 class Backlog:
-    def __init__(self, max_queue: int, *, name: str = "recorder") -> None:
+    def __init__(self, max_queue: int, *, name: str = "recorder", max_memory: int | None = None) -> None:
         self.name = name
         self.max_queue = max_queue
+        self.max_memory = max(max_queue, max_memory or 5 * max_queue)
+        self.lost = 0  # rows neither Postgres nor the spool took
+        self.spool_ok = True  # False from a failed spool write until one succeeds
+        self._loss_logged = -_LOSS_LOG_INTERVAL
         self.queue: deque[Op] = deque()  # the newer rows, the oldest first
         self.spool: SpoolFile | None = None  # the older rows, once open() has made the file
         self.spooled = 0  # rows appended to the spool
@@ -73,8 +87,11 @@ class Backlog:
             try:
                 self._spool_from_queue([queue[i] for i in range(moved)])
             except OSError:
-                # Memory past the bound rather than a lost row; the writer retries the spool.
-                log.exception("recorder %s: the queue is full and the spool failed", self.name)
+                # Memory past max_queue, up to max_memory, rather than a lost row; the writer
+                # retries the spool, and Postgres.
+                if len(queue) >= self.max_memory:
+                    self._lose(1)
+                    return
             else:
                 for _ in range(moved):
                     queue.popleft()
@@ -101,9 +118,13 @@ class Backlog:
         try:
             self._append(unwritten)
         except OSError:
-            log.exception("recorder %s: cannot spool %d rows; keeping them in memory",
-                          self.name, len(unwritten))
-            self.queue.extendleft(reversed(unwritten))
+            queue = self.queue
+            queue.extendleft(reversed(unwritten))  # the oldest rows: they keep their place
+            excess = len(queue) - self.max_memory
+            for _ in range(max(0, excess)):
+                queue.pop()  # the newest go first, so that what is kept stays in order
+            if excess > 0:
+                self._lose(excess)
 
     async def read(self, limit: int) -> tuple[list[Op], list[int]]:
         """The oldest `limit` rows of the spool, each with the file offset just past it. They
@@ -170,7 +191,14 @@ class Backlog:
         """Append ops (the oldest first) behind whatever the spool holds; raises OSError."""
         spool = self.spool
         first = not spool.pending
-        spool.append([encode_op(op) for op in ops])
+        try:
+            spool.append([encode_op(op) for op in ops])
+        except OSError as exc:
+            self.spool_failed(exc)
+            raise
+        if not self.spool_ok:
+            self.spool_ok = True
+            log.info("recorder %s: the spool %s takes rows again", self.name, spool.path)
         if first:
             self._head_t = ops[0][ENQUEUED_AT]
         self.spooled += len(ops)
@@ -188,15 +216,41 @@ class Backlog:
         try:
             self.spill()
         except OSError:
-            log.critical("recorder %s: %d rows could not be spooled at close and are lost",
-                         self.name, len(self.queue))
-        spool.sync_now()
+            unspooled = len(self.queue)
+            if self._inflight and not self._inflight_spooled:
+                unspooled += len(self._inflight)
+            self.queue.clear()
+            self._lose(unspooled, at_close=True)
+        try:
+            spool.sync_now()
+        except OSError as exc:
+            self.spool_failed(exc)
         if spool.pending:
             log.warning("recorder %s: %d bytes of rows left in %s; the next recorder to start replays them",
                         self.name, self.spool_bytes, spool.path)
             spool.release()
         else:
             spool.remove()
+
+    # -- when neither Postgres nor the spool takes rows -----------------------------------------
+
+    def spool_failed(self, exc: OSError) -> None:
+        """Note a failed spool write or fsync: logged once per run of failures, not per row."""
+        if self.spool_ok:
+            self.spool_ok = False
+            log.error("recorder %s: the spool %s fails (%s); rows wait in memory (up to %d) "
+                      "until it or Postgres takes them", self.name, self.spool_path,
+                      exc.strerror or exc, self.max_memory)
+
+    def _lose(self, count: int, *, at_close: bool = False) -> None:
+        # Only counts: a row may hold what a caller said, and logs must not.
+        self.lost += count
+        now = monotonic()
+        if at_close or now - self._loss_logged >= _LOSS_LOG_INTERVAL:
+            self._loss_logged = now
+            log.critical("recorder %s: %d rows lost%s (%d in all): neither Postgres nor the spool "
+                         "would take them", self.name, count, " at close" if at_close else "",
+                         self.lost)
 
     # -- for stats ------------------------------------------------------------------------------
 

@@ -12,6 +12,13 @@ class RecorderClosed(RuntimeError):
 @dataclass(frozen=True)
 class RecorderOptions:
     max_queue: int = 10_000  # rows held in memory; past that the oldest go to the spool
+    # Rows held in memory while the spool cannot take them either (disk full, I/O error): past
+    # this, a newly recorded row is lost (counted in stats().lost, logged without its content)
+    # rather than memory growing without bound. Never less than max_queue.
+    max_memory_rows: int = 50_000
+    # The dead-letter file (db.recorder.deadletters) stops growing here; rows rejected past it
+    # are counted as lost. `python -m db deadletters list|replay` reads and empties it.
+    max_deadletter_bytes: int = 64 * 2**20
     batch_size: int = 500  # rows per transaction while the writer keeps up
     # A writer that is behind (more than batch_size rows waiting, or a spool to replay) writes
     # bigger transactions: each pays a commit and a pass of the tokens trigger over its calls,
@@ -32,6 +39,8 @@ class RecorderOptions:
             raise ValueError("max_queue and batch_size must be positive")
         if self.max_batch_size < self.batch_size:
             object.__setattr__(self, "max_batch_size", self.batch_size)  # frozen: the documented way
+        if self.max_memory_rows < self.max_queue:
+            object.__setattr__(self, "max_memory_rows", self.max_queue)
 
 
 @dataclass(frozen=True)
@@ -49,3 +58,7 @@ class RecorderStats:
     database_available: bool  # False from a failed batch until a batch succeeds again
     batches_written: int = 0  # batches that reached Postgres (for a mean write latency)
     batch_write_seconds: float = 0.0  # the time those batches took, summed
+    # Rows neither Postgres nor the spool would take (memory at max_memory_rows, or the spool
+    # failing at close), plus dead letters the capped (or failing) dead-letter file could not take.
+    lost: int = 0
+    spool_available: bool = True  # False from a failed spool write until one succeeds again

@@ -79,8 +79,8 @@ class Recorder:
         self._own_pool = pool is None
         self._spool_dir = Path(spool_dir)
         self._options = options
-        self._backlog = Backlog(options.max_queue, name=name)
-        self._dead_letters = DeadLetters(self._spool_dir, name)
+        self._backlog = Backlog(options.max_queue, name=name, max_memory=options.max_memory_rows)
+        self._dead_letters = DeadLetters(self._spool_dir, name, max_bytes=options.max_deadletter_bytes)
         # Fresh rows go by COPY straight into the tables only on our own pool, whose connections
         # have the binary jsonb codec that needs; a pool we are given gets the staging path.
         self._writer = Writer(self._backlog, self._dead_letters, options, name=name, fresh=pool is None)
@@ -222,8 +222,8 @@ class Recorder:
                 backlog.spill()
                 await backlog.sync()
                 writer.notify()  # other flushes may be waiting for these rows to be safe on disk
-            except OSError:
-                log.exception("recorder %s: could not spool the rows of a flush", self.name)
+            except OSError as exc:
+                backlog.spool_failed(exc)  # logged once per run of failures; the rows wait in memory
         return writer.done >= target
 
     def stats(self) -> RecorderStats:
@@ -238,6 +238,7 @@ class Recorder:
             failures=writer.failures, orphan_spools_replayed=self._orphan_files,
             database_available=writer.state is not State.OUTAGE,
             batches_written=writer.batches, batch_write_seconds=writer.batch_seconds,
+            lost=backlog.lost + self._dead_letters.lost, spool_available=backlog.spool_ok,
         )
 
     # -- spools of dead processes, and the periodic chores ------------------------------------
@@ -290,6 +291,7 @@ class Recorder:
     def _log_stats(self) -> None:
         s = self.stats()
         log.info("recorder %s: queued=%d written=%d spooled=%d replayed=%d dead_lettered=%d "
-                 "lag=%.3fs spool_bytes=%d failures=%d db=%s", self.name, s.queued, s.written,
-                 s.spooled, s.replayed, s.dead_lettered, s.lag_seconds, s.spool_bytes, s.failures,
-                 "up" if s.database_available else "down")
+                 "lag=%.3fs spool_bytes=%d failures=%d lost=%d db=%s spool=%s", self.name, s.queued,
+                 s.written, s.spooled, s.replayed, s.dead_lettered, s.lag_seconds, s.spool_bytes,
+                 s.failures, s.lost, "up" if s.database_available else "down",
+                 "ok" if s.spool_available else "failing")

@@ -6,7 +6,8 @@ fails because Postgres is away goes to the spool, fsync'd, and the writer is in 
 moves the rows recorded meanwhile to the spool every spool_interval, so that a crash cannot take
 them (one fsync for many), and backs off (Backoff); the next attempt is the probe. Rows written
 twice (a replayed batch that had been written, a commit whose answer was lost) are no-ops: every
-row carries an id (db.ids).
+row carries an id (db.ids). A spool that fails (disk full, an I/O error) never stops the probe:
+rows then wait in memory (bounded, db.recorder.backlog) and go to Postgres as soon as it answers.
 """
 
 from __future__ import annotations
@@ -136,7 +137,10 @@ class Writer:
         if backlog.on_disk:
             # Rows recorded during an outage go to disk now, so that a crash cannot take them.
             # While Postgres answers they may wait in memory: they come after the spool anyway.
-            await backlog.spool_queue()
+            try:
+                await backlog.spool_queue()
+            except OSError:
+                pass  # noted by the backlog; they wait in memory, and the probe below still runs
             await self._sync()
         delay = self.backoff.remaining()
         if delay > 0:
@@ -207,7 +211,11 @@ class Writer:
         self._succeeded(started)
 
     async def _sync(self) -> None:
-        await self._backlog.sync()
+        try:
+            await self._backlog.sync()
+        except OSError as exc:
+            self._backlog.spool_failed(exc)  # the rows stay in the file: Postgres may take them
+            return
         self.notify()
 
     # -- what happened -------------------------------------------------------------------------
