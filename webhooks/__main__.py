@@ -43,8 +43,11 @@ async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: s
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
-            log.info("listening on http://%s:%s/livekit/webhook (keys: %s)", host, port,
-                     ", ".join(verifier.api_keys))
+            if receive:
+                log.info("listening on http://%s:%s/livekit/webhook (keys: %s)", host, port,
+                         ", ".join(verifier.api_keys))
+            else:
+                log.info("delivering only; /metrics on http://%s:%s/metrics", host, port)
             async with contextlib.AsyncExitStack() as outbound:
                 if deliver:
                     await outbound.enter_async_context(delivering(pool, settings))
