@@ -50,8 +50,11 @@ async def serve(settings: Settings, verifier: WebhookVerifier, dsn: str, host: s
             await web.TCPSite(runner, host, port).start()
             retention = asyncio.create_task(retention_schedule(
                 pool, interval_s=settings.retention_interval_hours * 3600, spool_dir=settings.spool_dir))
-            log.info("listening on http://%s:%s/livekit/webhook (keys: %s)", host, port,
-                     ", ".join(verifier.api_keys))
+            if receive:
+                log.info("listening on http://%s:%s/livekit/webhook (keys: %s)", host, port,
+                         ", ".join(verifier.api_keys))
+            else:
+                log.info("delivering only; /metrics on http://%s:%s/metrics", host, port)
             async with contextlib.AsyncExitStack() as outbound:
                 if deliver:
                     await outbound.enter_async_context(delivering(pool, settings))
