@@ -92,6 +92,8 @@ class _Lane:
         self._queue: list[_Delivery] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        # Kept between groups: giving a connection back to the pool costs a reset round trip.
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
 
     async def submit(self, event: WebhookEvent, body: str) -> str | None:
         if self._task is None:
@@ -106,11 +108,20 @@ class _Lane:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._release()
+
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection: the pool replaces it
+                await self._pool.release(conn)
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            # Let the requests being handled right now (verified, about to submit) join the group.
+            await asyncio.sleep(0)
             while self._queue:
                 group, self._queue = self._queue[: self._max_group], self._queue[self._max_group:]
                 try:
@@ -123,13 +134,17 @@ class _Lane:
     async def _commit(self, group: list[_Delivery]) -> None:
         try:
             with translated():
-                async with self._pool.acquire() as conn, conn.transaction():
-                    results = await effects.record_group(conn, [(d.event, d.body) for d in group])
+                if self._conn is None:
+                    self._conn = await self._pool.acquire()
+                async with self._conn.transaction():
+                    results = await effects.record_group(self._conn, [(d.event, d.body) for d in group])
         except Unavailable as exc:
+            await self._release()
             for delivery in group:
                 _answer(delivery, exc=exc)
             return
         except DatabaseError as exc:
+            await self._release()
             log.info("a group of %d webhooks was rolled back (%s); storing them one by one",
                      len(group), exc)
         else:

@@ -50,7 +50,7 @@ class WebhookService:
             [sys.executable, "-m", "webhooks", "--host", HOST, "--port", str(self.port)],
             workdir / "webhooks.log",
             env=_env(LIVEKIT_API_KEY=api_key, LIVEKIT_API_SECRET=api_secret, DATABASE_URL=dsn,
-                     MIGRATE_ON_START="false"),
+                     MIGRATE_ON_START="false", WEBHOOK_JOURNAL_DIR=str(workdir / "webhook-journal")),
             cwd=REPO,
         )
 
