@@ -57,11 +57,11 @@ async def _run(settings: Settings, dsn: str, args: argparse.Namespace) -> int:
                              config_version=args.config_version)
         run = await run_analysis(pool, analyser, request, batch_size=settings.analysis_batch_size,
                                  concurrency=settings.analysis_concurrency)
-        k = run.kpis
+        k, response = run.kpis, run.kpis.get("response_ms") or {}
         print(f"run {run.status}: {run.calls_total} call(s), {run.calls_analysed} analysed, "
               f"{run.calls_failed} failed, {run.processing_ms} ms; avg quality "
-              f"{k.get('avg_quality')}, response p50/p90 {(k.get('response_ms') or {}).get('p50')}/"
-              f"{(k.get('response_ms') or {}).get('p90')} ms")
+              f"{k.get('avg_quality', '-')}, response p50/p90 {response.get('p50') or '-'}/"
+              f"{response.get('p90') or '-'} ms")
         print(run.id)
         return 0 if run.status in ("completed", "partial") else 1
     finally:

@@ -131,8 +131,11 @@ async def test_workers_share_the_queue_and_analyse_each_call_once(pool, tenant):
 
 async def test_the_jobs_of_a_worker_that_died_are_claimed_after_its_lease(conn, tenant):
     call_id = await make_call(conn, organization_id=tenant.organization_id, started_at=NOW)
-    [job] = await jobs.claim(conn, limit=5, lease_seconds=0.001, worker="dead")
-    assert await jobs.claim(conn, limit=5, lease_seconds=60, worker="alive") != []
+    [job] = await jobs.claim(conn, limit=5, lease_seconds=1.5, worker="dead")
+    # Within its lease nobody else takes it; once the lease has run out, the next worker does.
+    assert await jobs.claim(conn, limit=5, lease_seconds=60, worker="alive") == []
+    await asyncio.sleep(1.6)
+    assert [j.id for j in await jobs.claim(conn, limit=5, lease_seconds=60, worker="alive")] == [job.id]
     [state] = await jobs.jobs_of_call(conn, call_id=call_id)
     assert (state.id, state.status, state.attempts) == (job.id, "running", 2)
 

@@ -22,6 +22,10 @@ def _latin1(text: object) -> str:
     return str(text).encode("latin-1", "replace").decode("latin-1")
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} ms"
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
@@ -69,7 +73,7 @@ class Report(FPDF):
                  ("Success", _pct(k.get("success_rate"))),
                  ("Booking conv.", _pct(k.get("booking_conversion"))),
                  ("Containment", _pct(k.get("containment"))),
-                 ("Reply p50", f"{response['p50']} ms" if response.get("p50") is not None else "-")]
+                 ("Reply p50", _ms(response.get("p50")))]
         width = (PAGE_W - 2 * MARGIN - 5 * 3) / len(tiles)
         for i, (label, value) in enumerate(tiles):
             x = MARGIN + i * (width + 3)
@@ -109,7 +113,7 @@ class Report(FPDF):
                 ("No conversation (caller never spoke)", k.get("no_conversation", 0)),
                 ("Could not be analysed", k.get("failed", 0)),
                 ("Average duration", f"{k.get('avg_duration_s') or 0} s"),
-                ("Response time p50 / p90", f"{response.get('p50', '-')} / {response.get('p90', '-')} ms"
+                ("Response time p50 / p90", f"{_ms(response.get('p50'))} / {_ms(response.get('p90'))}"
                  f" over {response.get('turns', 0)} replies"),
                 ("Average agent quality (1-10)", k.get("avg_quality") or "-"),
                 ("Success against the rubric", _pct(k.get("success_rate"))),
