@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
@@ -29,6 +29,11 @@ insert into model_prices (kind, provider, model, effective_from, per_million_inp
                           per_million_cached_input_tokens, per_million_output_tokens)
 values ('llm', 'scripted', 'scripted', $1, $2, $3, $4)
 """
+
+
+def rounded(value: Decimal, places: int) -> Decimal:
+    """As Postgres's round(numeric, places): halves away from zero (Python's round() goes to even)."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 async def booking_call(pool, recorder):
@@ -85,13 +90,13 @@ async def test_a_text_mode_call_is_priced_from_its_usage_and_shows_in_the_kpis(p
     assert cost["llm"] == llm and cost["telephony"] == telephony
     assert cost["total"] == llm + telephony
     assert (cost["currency"], cost["unpriced"], cost["turns"]) == ("USD", None, assistant_turns)
-    assert cost["cost_per_turn"] == round(cost["total"] / assistant_turns, 8)
+    assert cost["cost_per_turn"] == rounded(cost["total"] / assistant_turns, 8)
 
     assert (kpis["calls"], kpis["answered"], kpis["bookings"], kpis["abandoned"],
             kpis["transferred"], kpis["unpriced_calls"]) == (1, 1, 1, 0, 0, 0)
     assert (kpis["containment_rate"], kpis["booking_conversion"]) == (1, 1)
-    assert kpis["cost_per_call"] == round(cost["total"], 6)
-    assert kpis["cost_per_booking"] == round(cost["total"], 6)
+    assert kpis["cost_per_call"] == rounded(cost["total"], 6)
+    assert kpis["cost_per_booking"] == rounded(cost["total"], 6)
     assert kpis["agent_config_version"] is not None
 
     # An analysis written after the call (issue 13) adds its price, to the call and its day.
@@ -102,7 +107,7 @@ async def test_a_text_mode_call_is_priced_from_its_usage_and_shows_in_the_kpis(p
         kpis = await kpis_of(conn, call)
     assert analysed["analysis"] == PER_ANALYSIS
     assert analysed["total"] == llm + telephony + PER_ANALYSIS
-    assert kpis["cost_per_call"] == round(analysed["total"], 6)
+    assert kpis["cost_per_call"] == rounded(analysed["total"], 6)
 
 
 async def test_an_unpriced_model_gives_null_costs_and_is_listed_until_it_has_a_price(pool, recorder):
@@ -137,7 +142,7 @@ async def test_an_unpriced_model_gives_null_costs_and_is_listed_until_it_has_a_p
     assert refolded == 1
     assert priced["llm"] == Decimal(usage.input_tokens + usage.output_tokens) / 1_000_000
     assert priced["unpriced"] is None
-    assert (kpis["unpriced_calls"], kpis["cost_per_call"]) == (0, round(priced["total"], 6))
+    assert (kpis["unpriced_calls"], kpis["cost_per_call"]) == (0, rounded(priced["total"], 6))
 
 
 async def test_a_web_call_pays_no_telephony_and_unrecorded_usage_is_not_free(pool, recorder):
