@@ -9,12 +9,16 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from livekit import rtc
+from livekit.agents.metrics.usage import ModelUsageCollector
 
 from agent.call import Caller
 from agent.scripted import Step
 from agent.session import record_usage
+from db.calls import calls
 from db.demo.seed import NEW_YORK_NUMBER
 from tests.clock import local, next_open_weekday
+from tests.fakes import FakeTTS, ScriptedSTT
 from tests.harness import CALLER_NUMBER, open_text_call
 
 pytestmark = pytest.mark.db
@@ -162,3 +166,38 @@ async def test_a_web_call_pays_no_telephony_and_unrecorded_usage_is_not_free(poo
     assert (unrecorded["total"], unrecorded["unpriced"]) == (None, ["usage:agent/not recorded"])
     assert [k["kind"] for k in kinds] == ["llm"]
     assert cost["telephony"] == 0 and cost["total"] == cost["llm"] > 0
+
+
+REPLY = "Sure, which day suits you?"
+
+
+async def voice_usage() -> list[dict]:
+    """What LiveKit's usage collector makes of the fake voice's metrics: 1.5 s heard, one reply
+    spoken (as AgentSession.usage.model_usage holds it)."""
+    collector = ModelUsageCollector()
+    stt, tts = ScriptedSTT(delay=0), FakeTTS(ttfb=0)
+    stt.on("metrics_collected", collector)
+    tts.on("metrics_collected", collector)
+    stt.expect("I'd like a cleaning", confidence=0.9)
+    await stt.recognize(rtc.AudioFrame.create(16000, 1, 24000))
+    async with tts.synthesize(REPLY) as stream:
+        async for _ in stream:
+            pass
+    return [u.model_dump(mode="json") for u in collector.flatten()]
+
+
+async def test_speech_is_priced_per_audio_minute_and_per_million_characters(conn):
+    usage = await voice_usage()
+    call = await calls.start_call(conn, session_id="RM_voice")
+    await calls.update_call(conn, session_id="RM_voice", model_usage=usage)
+    await conn.execute(
+        """insert into model_prices (kind, provider, model, effective_from, per_audio_minute,
+                                     per_million_characters)
+           values ('stt', 'tests', 'scripted', '2020-01-01', 0.0060, null),
+                  ('tts', 'tests', 'tone', '2020-01-01', 0, 30)""")
+    cost = await cost_of(conn, call.id)
+    [tts] = [u for u in usage if u["type"] == "tts_usage"]
+    assert tts["characters_count"] == len(REPLY) and tts["audio_duration"] > 0
+    assert cost["stt"] == Decimal("1.5") / 60 * Decimal("0.0060")
+    assert cost["tts"] == Decimal(len(REPLY)) / 1_000_000 * 30
+    assert cost["total"] == cost["stt"] + cost["tts"]
