@@ -496,6 +496,9 @@ as $$
            kpi_hist_scale(kpi_hist_sum(f.hist_llm_ttft), p_sign),
            kpi_hist_scale(kpi_hist_sum(f.hist_tts_ttfb), p_sign)
       from unnest(p_facts) f
+     -- An organisation being deleted takes its rollup rows with it (the foreign key cascades)
+     -- while its calls are re-folded (organization_id set null): nothing to take away then.
+     where exists (select 1 from organizations o where o.id = f.organization_id)
      group by f.organization_id, f.day, f.location_id, f.agent_config_id
      -- one order for every writer: two folds cannot deadlock on rollup rows
      order by f.organization_id, f.day, f.location_id, f.agent_config_id

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from livekit import rtc
+from livekit.agents.metrics.usage import ModelUsageCollector
 
 from agent.call import Caller
 from agent.scripted import Step
 from agent.session import record_usage
+from db.calls import calls
 from db.demo.seed import NEW_YORK_NUMBER
 from tests.clock import local, next_open_weekday
+from tests.fakes import FakeTTS, ScriptedSTT
 from tests.harness import CALLER_NUMBER, open_text_call
 
 pytestmark = pytest.mark.db
@@ -29,6 +33,11 @@ insert into model_prices (kind, provider, model, effective_from, per_million_inp
                           per_million_cached_input_tokens, per_million_output_tokens)
 values ('llm', 'scripted', 'scripted', $1, $2, $3, $4)
 """
+
+
+def rounded(value: Decimal, places: int) -> Decimal:
+    """As Postgres's round(numeric, places): halves away from zero (Python's round() goes to even)."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 async def booking_call(pool, recorder):
@@ -85,13 +94,13 @@ async def test_a_text_mode_call_is_priced_from_its_usage_and_shows_in_the_kpis(p
     assert cost["llm"] == llm and cost["telephony"] == telephony
     assert cost["total"] == llm + telephony
     assert (cost["currency"], cost["unpriced"], cost["turns"]) == ("USD", None, assistant_turns)
-    assert cost["cost_per_turn"] == round(cost["total"] / assistant_turns, 8)
+    assert cost["cost_per_turn"] == rounded(cost["total"] / assistant_turns, 8)
 
     assert (kpis["calls"], kpis["answered"], kpis["bookings"], kpis["abandoned"],
             kpis["transferred"], kpis["unpriced_calls"]) == (1, 1, 1, 0, 0, 0)
     assert (kpis["containment_rate"], kpis["booking_conversion"]) == (1, 1)
-    assert kpis["cost_per_call"] == round(cost["total"], 6)
-    assert kpis["cost_per_booking"] == round(cost["total"], 6)
+    assert kpis["cost_per_call"] == rounded(cost["total"], 6)
+    assert kpis["cost_per_booking"] == rounded(cost["total"], 6)
     assert kpis["agent_config_version"] is not None
 
     # An analysis written after the call (issue 13) adds its price, to the call and its day.
@@ -102,7 +111,7 @@ async def test_a_text_mode_call_is_priced_from_its_usage_and_shows_in_the_kpis(p
         kpis = await kpis_of(conn, call)
     assert analysed["analysis"] == PER_ANALYSIS
     assert analysed["total"] == llm + telephony + PER_ANALYSIS
-    assert kpis["cost_per_call"] == round(analysed["total"], 6)
+    assert kpis["cost_per_call"] == rounded(analysed["total"], 6)
 
 
 async def test_an_unpriced_model_gives_null_costs_and_is_listed_until_it_has_a_price(pool, recorder):
@@ -137,7 +146,7 @@ async def test_an_unpriced_model_gives_null_costs_and_is_listed_until_it_has_a_p
     assert refolded == 1
     assert priced["llm"] == Decimal(usage.input_tokens + usage.output_tokens) / 1_000_000
     assert priced["unpriced"] is None
-    assert (kpis["unpriced_calls"], kpis["cost_per_call"]) == (0, round(priced["total"], 6))
+    assert (kpis["unpriced_calls"], kpis["cost_per_call"]) == (0, rounded(priced["total"], 6))
 
 
 async def test_a_web_call_pays_no_telephony_and_unrecorded_usage_is_not_free(pool, recorder):
@@ -157,3 +166,38 @@ async def test_a_web_call_pays_no_telephony_and_unrecorded_usage_is_not_free(poo
     assert (unrecorded["total"], unrecorded["unpriced"]) == (None, ["usage:agent/not recorded"])
     assert [k["kind"] for k in kinds] == ["llm"]
     assert cost["telephony"] == 0 and cost["total"] == cost["llm"] > 0
+
+
+REPLY = "Sure, which day suits you?"
+
+
+async def voice_usage() -> list[dict]:
+    """What LiveKit's usage collector makes of the fake voice's metrics: 1.5 s heard, one reply
+    spoken (as AgentSession.usage.model_usage holds it)."""
+    collector = ModelUsageCollector()
+    stt, tts = ScriptedSTT(delay=0), FakeTTS(ttfb=0)
+    stt.on("metrics_collected", collector)
+    tts.on("metrics_collected", collector)
+    stt.expect("I'd like a cleaning", confidence=0.9)
+    await stt.recognize(rtc.AudioFrame.create(16000, 1, 24000))
+    async with tts.synthesize(REPLY) as stream:
+        async for _ in stream:
+            pass
+    return [u.model_dump(mode="json") for u in collector.flatten()]
+
+
+async def test_speech_is_priced_per_audio_minute_and_per_million_characters(conn):
+    usage = await voice_usage()
+    call = await calls.start_call(conn, session_id="RM_voice")
+    await calls.update_call(conn, session_id="RM_voice", model_usage=usage)
+    await conn.execute(
+        """insert into model_prices (kind, provider, model, effective_from, per_audio_minute,
+                                     per_million_characters)
+           values ('stt', 'tests', 'scripted', '2020-01-01', 0.0060, null),
+                  ('tts', 'tests', 'tone', '2020-01-01', 0, 30)""")
+    cost = await cost_of(conn, call.id)
+    [tts] = [u for u in usage if u["type"] == "tts_usage"]
+    assert tts["characters_count"] == len(REPLY) and tts["audio_duration"] > 0
+    assert cost["stt"] == Decimal("1.5") / 60 * Decimal("0.0060")
+    assert cost["tts"] == Decimal(len(REPLY)) / 1_000_000 * 30
+    assert cost["total"] == cost["stt"] + cost["tts"]

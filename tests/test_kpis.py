@@ -85,7 +85,10 @@ latencies as (
 )
 select c.*, {", ".join(f"l.{stage}_p{q}_ms" for stage in STAGES for q in (50, 90, 95))}
   from counts c
-  left join latencies l using (day, organization_id, location_id, agent_config_id)
+  left join latencies l
+    on (l.day, l.organization_id) = (c.day, c.organization_id)
+   and l.location_id is not distinct from c.location_id
+   and l.agent_config_id is not distinct from c.agent_config_id
 """
 COLUMNS = ["calls", "answered", "abandoned", "failed", "transferred", "bookings", "reschedules",
            "cancellations", "containment_rate", "booking_conversion", "interruptions_per_call",
@@ -247,6 +250,27 @@ async def test_peak_hours_and_the_config_comparison_read_the_rollup(conn, tenant
                 where c.agent_config_id = $1 and c.status in ('completed', 'failed', 'abandoned')""",
             row["agent_config_id"])
         assert row["voice_to_voice_p95_ms"] == pytest.approx(exact)
+
+
+async def test_deleting_an_organisation_or_a_location_keeps_the_rollup_consistent(conn, tenant):
+    data = Dataset(conn, tenant, random.Random(5))
+    await close(conn, [data.ending(await data.call()) for _ in range(12)])
+    other = await make_shop(conn, slug="other-clinic")
+    call = await conn.fetchval(
+        """insert into voice_calls (session_id, organization_id, location_id, status, started_at,
+               ended_at) values ('RM_other', $1, $2, 'completed', now() - interval '1 hour', now())
+           returning id""", other.organization_id, other.location_id)
+    assert await conn.fetchval("select calls from call_kpis_daily where organization_id = $1",
+                               other.organization_id) == 1
+
+    await conn.execute("delete from organizations where id = $1", other.organization_id)
+    assert await conn.fetchval("select count(*) from call_kpis_rollup where organization_id = $1",
+                               other.organization_id) == 0
+    assert await conn.fetchval("select count(*) from call_kpi_facts where call_id = $1", call) == 0
+    # A location's calls stay their organisation's, under no location.
+    await conn.execute("delete from locations where id = $1", tenant.santa_monica_location_id)
+    assert keyed(await conn.fetch("select * from call_kpis_daily")) == keyed(await conn.fetch(SCRATCH))
+    assert await conn.fetchval("select sum(calls) from call_kpis_daily where location_id is null") > 0
 
 
 MEMBER, OUTSIDER = uuid.UUID(int=0xA1), uuid.UUID(int=0xB1)
