@@ -33,6 +33,7 @@ def create_app(*, pool: asyncpg.Pool, settings: ApiSettings) -> FastAPI:
     app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute,
                                     burst=settings.rate_limit_burst)
     v1 = APIRouter(prefix="/v1", responses=problems.PROBLEM_RESPONSES)
+    # A new resource (issue 13's analysis runs, issue 14's KPI views) is one more module here.
     for module in (calls, configs, knowledge, places, account):
         v1.include_router(module.router)
     app.include_router(v1)

@@ -71,6 +71,7 @@ class CallDetail(BaseModel):
     analysis: Analysis | None
     appointments: list[TouchedAppointment]
     recording_url: str | None
+    # issue 14: `cost` from the call_costs view joins here (one more field, one more query).
 
 
 Limit = Annotated[int, Query(ge=1, le=200)]

@@ -112,8 +112,12 @@ async function callsPage(params) {
   const table = h("table", { id: "calls" }, h("thead", {}, h("tr", {},
     ["Started", "Location", "Caller", "Status", "Outcome", "Duration", "Config", "Sentiment"].map((t) => h("th", {}, t)))), body);
   show(h("h1", {}, "Calls"), form, table, more);
-  for (const name of ["started_from", "started_to"]) {
-    if (query.get(name)) query.set(name, new Date(query.get(name) + "T00:00:00").toISOString());
+  // Dates are local days: from the start of the first to the end of the last (the API's bound is exclusive).
+  for (const [name, extraDays] of [["started_from", 0], ["started_to", 1]]) {
+    if (!query.get(name)) continue;
+    const day = new Date(query.get(name) + "T00:00:00");
+    day.setDate(day.getDate() + extraDays);
+    query.set(name, day.toISOString());
   }
   let cursor = null;
   async function load() {
