@@ -228,9 +228,14 @@ comment on view call_costs is
 -- about 20 s up. A percentile read from them is its bucket's upper bound: at most 20% above the
 -- exact value, and the same whatever the history, because buckets add.
 
+-- Null in, null out (greatest() would skip a null), written as a case rather than declared strict
+-- so that the planner still inlines it.
 create function kpi_latency_bucket(ms real) returns integer
 language sql immutable parallel safe
-as $$ select least(40, greatest(1, floor(ln(greatest(ms, 1) / 20.0) / ln(1.2))::integer + 2)) $$;
+as $$
+    select case when ms is not null then
+        least(40, greatest(1, floor(ln(greatest(ms, 1) / 20.0) / ln(1.2))::integer + 2)) end
+$$;
 
 create function kpi_bucket_upper(bucket integer) returns real
 language sql immutable parallel safe
