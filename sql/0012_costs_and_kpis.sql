@@ -85,7 +85,9 @@ insert into model_prices (kind, provider, model, effective_from, per_audio_minut
     ('telephony', 'sip', 'outbound', '2025-06-01', null, null, null, null, null, 0.0140, null,
      'twilio.com/voice/pricing/us, local number, make'),
     ('analysis', 'analysis', '*', '2025-06-01', null, null, null, null, null, null, 0.001,
-     'estimate: ~4,000 input and ~500 output tokens of gpt-4o-mini');
+     'estimate: ~4,000 input and ~500 output tokens of gpt-4o-mini'),
+    ('analysis', 'analysis', 'rules', '2025-06-01', null, null, null, null, null, null, 0,
+     'the offline rules analyser runs on our own machine: no model is called');
 
 alter table voice_calls add column model_usage jsonb;
 comment on column voice_calls.model_usage is
@@ -150,7 +152,7 @@ select c.id as call_id,
              or exists (select 1 from call_participants s
                          where s.call_id = c.id and s.kind = 'sip'))
      union all
-     select 'analysis', 'analysis', coalesce(a.model_used, '*'), 0, 0, 0, 0, 0, 0, 1
+     select 'analysis', 'analysis', coalesce(a.model_used, a.analyser, '*'), 0, 0, 0, 0, 0, 0, 1
        from call_analyses a
       where a.call_id = c.id
      union all
