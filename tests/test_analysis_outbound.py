@@ -82,7 +82,8 @@ async def test_a_rolled_back_completion_enqueues_nothing(conn, tenant):
     assert [r["payload"]["call_id"] for r in await conn.fetch(ANALYZED)] == [str(call_id)]
     orphan = await conn.fetchval("insert into voice_calls (session_id, status, started_at) "
                                  "values ('RM_orphan', 'completed', now()) returning id")
-    assert await complete(conn, [Analysis(call_id=orphan, status="completed", analyser="rules")]) == {orphan: 1}
+    nobodys = Analysis(call_id=orphan, status="completed", analyser="rules")
+    assert await complete(conn, [nobodys]) == {orphan: 1}
     assert len(await conn.fetch(ANALYZED)) == 1
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from agent.call import Caller
+from agent.scripted import Step
 from analysis.exporting import write_export
 from analysis.pipeline import complete
 from analysis.rules import RulesAnalyser
@@ -22,7 +23,6 @@ from analysis.runs import RunRequest, run_analysis
 from analysis.worker import Worker, WorkerOptions
 from db.analysis.analyses import Analysis
 from db.calls import calls
-from agent.scripted import Step
 from db.calls.webhook_events import insert_webhook_event
 from db.demo.seed import NEW_YORK_NUMBER
 from db.privacy.erasure import erase

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from db.analysis import runs
 from db.errors import InvalidInput
 from db.pool import connect
-from db.analysis import runs
 from db.privacy import policy
 from db.privacy.retention import run_retention
 from tests.test_kpis import keyed
