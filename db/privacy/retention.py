@@ -48,6 +48,7 @@ class Rule:
     join: str = ""  # how `org` reaches the call (alias c), for a table that has no org column
     due: str = ""  # rows that go whatever their age (an export past its own expiry)
     files: str = ""  # a column naming a file that goes with its row
+    then: Rule | None = None  # the same kind of data in another table, applied after this one
 
     def _doomed(self, limit: bool) -> str:
         return f"""
@@ -64,7 +65,8 @@ select t.{self.key} as k from {self.table} t {self.join}
 
     @property
     def count_sql(self) -> str:
-        return f"select count(*) from ({self._doomed(False)}) doomed"
+        own = f"select count(*) from ({self._doomed(False)}) doomed"
+        return f"select ({own}) + ({self.then.count_sql})" if self.then else own
 
     @property
     def batch_sql(self) -> str:
@@ -91,11 +93,11 @@ RULES: tuple[Rule, ...] = (
          change="session_report = null", pending="t.session_report is not null"),
     Rule("recordings", "voice_calls", "id", "started_at", "t.organization_id",
          change="recording_url = null", pending="t.recording_url is not null"),
-    Rule("analyses", "call_analyses", "call_id", "created_at", "c.organization_id", join=_BY_CALL),
-    # Every version of an analysis (summary, fields, the model's raw reply) by its own age; the
-    # table's key is (call_id, version), so a row is named by its ctid within the batch.
-    Rule("analyses", "call_analysis_versions", "ctid", "created_at", "c.organization_id",
-         join=_BY_CALL),
+    # The current analysis, then every version of it (summary, fields, the model's raw reply) by
+    # each one's age; that table's key is (call_id, version): a row is named by its ctid.
+    Rule("analyses", "call_analyses", "call_id", "created_at", "c.organization_id", join=_BY_CALL,
+         then=Rule("analyses", "call_analysis_versions", "ctid", "created_at", "c.organization_id",
+                   join=_BY_CALL)),
     # A run's report files: past the period, or past the expiry they were written with.
     Rule("exports", "analysis_exports", "id", "created_at", "c.organization_id",
          join="left join analysis_runs c on c.id = t.run_id", due="t.expires_at <= $1::timestamptz",
@@ -144,7 +146,7 @@ async def _batches(conn: asyncpg.Connection, rule: Rule, now: datetime, batch: i
                 changed = int(status.rsplit(" ", 1)[-1])
         total += changed
         if changed < batch:
-            return total
+            return total + (await _batches(conn, rule.then, now, batch) if rule.then else 0)
 
 
 async def _redact_texts(conn: asyncpg.Connection, now: datetime, batch: int) -> int:
@@ -196,18 +198,16 @@ async def run_retention(conn: asyncpg.Connection, *, now: datetime | None = None
     now = now or datetime.now(UTC)
     started = time.monotonic()
     report = RetentionReport(dry_run=dry_run)
-    ordered = (*RULES[:2], TEXT_RULE, *RULES[2:])
-    for i, rule in enumerate(ordered):
+    for rule in (*RULES[:2], TEXT_RULE, *RULES[2:]):
         if dry_run:
             count = await conn.fetchval(rule.count_sql, now, DEFAULTS[rule.kind])
         elif rule is TEXT_RULE:
             count = await _redact_texts(conn, now, TEXT_BATCH)
         else:
             count = await _batches(conn, rule, now, batch)
-        report.rows[rule.kind] = report.rows.get(rule.kind, 0) + count
-        last_of_kind = i + 1 == len(ordered) or ordered[i + 1].kind != rule.kind
-        if on_kind and last_of_kind:
-            on_kind(rule.kind, report.rows[rule.kind])
+        report.rows[rule.kind] = count
+        if on_kind:
+            on_kind(rule.kind, count)
     files = _old_files(spool_dir, DEFAULTS["spool_files"], now) if spool_dir else []
     if not dry_run:
         for path in files:
