@@ -88,11 +88,10 @@ async def complete(conn: asyncpg.Connection, batch: Sequence[Analysis]) -> dict[
     redactors: dict[str, Redactor] = {}
     stored = [_as_stored(a, owner_of.get(a.call_id), redactors) for a in batch]
     versions = await analyses.save(conn, analyses=stored)
-    for analysis in stored:
-        owner, version = owner_of.get(analysis.call_id), versions[analysis.call_id]
-        if owner is None or owner.organization_id is None:
-            continue  # no organisation, no endpoint to tell
-        await outbox.enqueue(conn, organization_id=owner.organization_id, event_type="call.analyzed",
-                             payload=analyzed_event(analysis, owner, version),
-                             dedupe_key=f"call.analyzed:{analysis.call_id}:{version}")
+    await outbox.enqueue_many(conn, events=[
+        (owner.organization_id, "call.analyzed", analyzed_event(a, owner, versions[a.call_id]),
+         f"call.analyzed:{a.call_id}:{versions[a.call_id]}")
+        for a in stored
+        # a call of no organisation has no endpoint to tell
+        if (owner := owner_of.get(a.call_id)) is not None and owner.organization_id is not None])
     return versions
