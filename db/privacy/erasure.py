@@ -81,6 +81,9 @@ MENTIONS: dict[str, tuple[tuple[str, bool], ...]] = {
     "webhook_events": (("room_name", False), ("payload", True), ("error", False)),
     "appointments": (("customer_name", False), ("notes", False), ("cancellation_reason", False)),
     "audit_log": (("subject", False), ("details", True)),
+    # Issue 14's signed webhooks (call.* carry the caller's number): one not yet delivered goes
+    # out erased.
+    "outbound_events": (("payload", True),),
 }
 
 # The parameters of a sweep: $1 every pattern, $2 the placeholder, $3 the last four digits,
