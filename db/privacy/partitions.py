@@ -61,20 +61,27 @@ async def create_months_ahead(conn: asyncpg.Connection, *, months: int = MONTHS_
     return await conn.fetchval("select create_partitions_ahead($1)", months)
 
 
+async def _holds_recent(conn: asyncpg.Connection, monthly: Monthly, name: str,
+                        cutoff: datetime) -> bool:
+    return await conn.fetchval(
+        f"select exists (select 1 from {name} where {monthly.age} >= $1)", cutoff)
+
+
+async def _cutoff(conn: asyncpg.Connection, kind: str, now: datetime, default_days: int) -> datetime:
+    return now - timedelta(days=await conn.fetchval(LONGEST, default_days, kind))
+
+
 @repository
 async def past_months(conn: asyncpg.Connection, *, kind: str, now: datetime,
                       default_days: int) -> list[str]:
     """The partitions of `kind`'s table that hold only rows past every period."""
     monthly = MONTHLY[kind]
-    days = await conn.fetchval(LONGEST, default_days, kind)
-    cutoff = now - timedelta(days=days)
+    cutoff = await _cutoff(conn, kind, now, default_days)
     past = []
     for row in await conn.fetch(MONTHS, monthly.table):
         if _month_end(row["month"]) > cutoff:
             break
-        recent = await conn.fetchval(
-            f"select exists (select 1 from {row['name']} where {monthly.age} >= $1)", cutoff)
-        if not recent:
+        if not await _holds_recent(conn, monthly, row["name"], cutoff):
             past.append(row["name"])
     return past
 
@@ -85,13 +92,21 @@ async def drop_past_months(conn: asyncpg.Connection, *, kind: str, now: datetime
     """Drop each partition of `kind` that past_months finds; the rows they held. A partition
     another host dropped meanwhile, or one the writers keep locked, is left alone (the rule's
     batches, or the next run, take its rows). `conn` must not be in a transaction."""
+    monthly = MONTHLY[kind]
+    cutoff = await _cutoff(conn, kind, now, default_days)
     dropped = 0
+    # Names come from the catalog (MONTHS), never from input.
     for name in await past_months(conn, kind=kind, now=now, default_days=default_days):
         try:
+            # Counted before the lock, which stops every reader and writer of the table: a row
+            # arriving meanwhile (a late replay into a month past every period) goes uncounted.
+            rows = await conn.fetchval(f"select count(*) from {name}")
             async with conn.transaction():
                 await conn.execute(f"set local lock_timeout = '{LOCK_TIMEOUT}'")
-                await conn.execute(f"lock table {MONTHLY[kind].table}, {name} in access exclusive mode")
-                rows = await conn.fetchval(f"select count(*) from {name}")
+                # The table first, as DROP locks them: a writer holds the table, then the month.
+                await conn.execute(f"lock table {monthly.table}, {name} in access exclusive mode")
+                if await _holds_recent(conn, monthly, name, cutoff):  # a row arrived meanwhile
+                    continue
                 await conn.execute(f"drop table {name}")
         except (asyncpg.UndefinedTableError, asyncpg.LockNotAvailableError) as exc:
             log.info("retention: partition %s left for now (%s)", name, type(exc).__name__)
