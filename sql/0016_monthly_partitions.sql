@@ -63,7 +63,8 @@ begin
         execute format('alter table %I detach partition %I', parent, fallback);
         execute format('create table %I partition of %I for values from (%L) to (%L)',
                        part, parent, lo, hi);
-        execute format('insert into %I select * from %I where %I >= $1 and %I < $2',
+        execute format('insert into %I overriding system value '
+                       'select * from %I where %I >= $1 and %I < $2',
                        part, fallback, key, key) using lo, hi;
         execute format('delete from %I where %I >= $1 and %I < $2', fallback, key, key)
             using lo, hi;

@@ -166,9 +166,13 @@ async def test_a_month_without_its_partition_goes_to_the_default_and_moves_into_
                                "returning id", long_ago)
     await messages.append_messages(conn, messages=[
         Message(call_id=call, sequence_number=i, item_id=f"it{i}", role="user") for i in range(2)])
+    await events.append_events(conn, events=[Event(id=uuid.uuid4(), call_id=call, event_type="error")])
+    sequence = await conn.fetchval("select sequence from call_events")
     assert await partition_of(conn, "voice_messages", "true") == ["voice_messages_default"] * 2
     assert await conn.fetchval("select create_month_partition('voice_messages', $1)", long_ago.date())
     assert await partition_of(conn, "voice_messages", "true") == ["voice_messages_p200103"] * 2
+    assert await conn.fetchval("select create_month_partition('call_events', $1)", long_ago.date())
+    assert await conn.fetchval("select sequence from call_events_p200103") == sequence
     assert not await conn.fetchval("select create_month_partition('voice_messages', $1)", long_ago.date())
     # Its indexes and foreign key carry its name; a second message is still idempotent there.
     await messages.append_messages(conn, messages=[
