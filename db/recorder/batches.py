@@ -9,13 +9,15 @@ call-level ops and the call id for messages and events.
 Rows fresh from memory go by binary COPY straight into voice_messages and call_events: they are
 new, almost always, and COPY is the fastest way in. Rows that may be there already (a spool being
 replayed, or a fresh batch whose COPY hit a unique key: a row recorded twice) go by COPY into a
-temporary staging table, then one `insert ... select ... order by ord on conflict (id) do
-nothing`. Either way each row carries its call's created_at, the partition key (sql/0016),
-read from voice_calls once per batch (db.calls.partition_keys). Both beat executemany of the repositories' INSERTs on our tables by far (bench/
-recorder.py prints the ratio): executemany runs one statement per row, and voice_messages' tokens
-trigger, statement-level, then updates the call once per row instead of once per batch. The
-conflict target is the row id only: a replayed row is skipped, but a different message that
-collides on (call_id, sequence_number) is rejected and dead-lettered, not silently dropped.
+temporary staging table, then one `insert ... select ... order by ord on conflict (id,
+call_created_at) do nothing`. Either way each row carries its call's created_at, the partition
+key (sql/0016), read from voice_calls once per batch (db.calls.partition_keys). Both beat
+executemany of the repositories' INSERTs on our tables by far (bench/recorder.py prints the
+ratio): executemany runs one statement per row, and voice_messages' tokens trigger,
+statement-level, then updates the call once per row instead of once per batch. The conflict
+target is the row id (with its partition key) only: a replayed row is skipped, but a different
+message that collides on (call_id, sequence_number) is rejected and dead-lettered, not silently
+dropped.
 
 Call-level ops (start, connected, update, finish, participant) are few per call; starts go as one
 executemany of db.calls.calls.START_CALL, the others through the repository functions of db.calls.calls and
