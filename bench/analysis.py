@@ -51,20 +51,22 @@ select gen_random_uuid(), 'bench-' || ($4::bigint + g), $1, $2, 'active',
   from generate_series(1, $3) g
 """
 INSERT_TURNS = """
-insert into voice_messages (call_id, sequence_number, item_id, role, content, interrupted, e2e_latency_ms)
+insert into voice_messages (call_id, sequence_number, item_id, role, content, interrupted, e2e_latency_ms,
+                            call_created_at)
 select c.id, s, 'item-' || s, case when s % 2 = 0 then 'user' else 'assistant' end::message_role,
        case when s % 2 = 1 then 'Certainly, let me look that up for you.'
             else (array['Hi, I would like to book a cleaning please.', 'How much is whitening?',
                         'I need to cancel my appointment on Friday.', 'There is a charge on my bill.',
                         'Thanks, that is great.', 'Sorry? I said Tuesday, not Thursday.'])
                  [1 + (abs(hashtext(c.session_id)) + s) % 6] end,
-       s = 3 and c.started_at::time > '15:00', case when s % 2 = 1 then 400 + random() * 1600 end
+       s = 3 and c.started_at::time > '15:00', case when s % 2 = 1 then 400 + random() * 1600 end,
+       c.created_at
   from voice_calls c cross join generate_series(0, 5) s
  where c.status = 'active'
 """
 INSERT_EVENTS = """
-insert into call_events (id, call_id, event_type, severity, payload)
-select gen_random_uuid(), c.id, e.kind, e.severity, jsonb_build_object('name', e.tool)
+insert into call_events (id, call_id, event_type, severity, payload, call_created_at)
+select gen_random_uuid(), c.id, e.kind, e.severity, jsonb_build_object('name', e.tool), c.created_at
   from voice_calls c
  cross join lateral (values ('tool_call', 'info', 'check_availability'),
                             ('error', case when abs(hashtext(c.session_id)) % 10 = 0 then 'error'

@@ -53,7 +53,7 @@ select gen_random_uuid(), 'RM_bench_' || g, 'room-' || g,
 LOAD_TURNS = """
 insert into voice_messages (call_id, sequence_number, item_id, role, content, started_at,
                             transcription_delay_ms, end_of_turn_delay_ms, llm_ttft_ms, tts_ttfb_ms,
-                            e2e_latency_ms, tokens_used)
+                            e2e_latency_ms, tokens_used, call_created_at)
 select c.id, s, 'item_' || s, case when s % 2 = 0 then 'assistant' else 'user' end::message_role,
        case when s % 2 = 0 then 'How can I help you today?' else 'I would like to book a cleaning.' end,
        c.started_at + s * interval '5 seconds',
@@ -61,12 +61,12 @@ select c.id, s, 'item_' || s, case when s % 2 = 0 then 'assistant' else 'user' e
        case when s % 2 = 0 then 350 + (hashtext(c.session_id) & 255) end,
        case when s % 2 = 0 then 150 + s * 10 end,
        case when s % 2 = 0 then 700 + (hashtext(c.session_id) & 511) end,
-       case when s % 2 = 0 then 40 else 0 end
+       case when s % 2 = 0 then 40 else 0 end, c.created_at
   from voice_calls c, generate_series(0, 3) s
 """
 LOAD_EVENTS = """
-insert into call_events (id, call_id, event_type, payload, occurred_at)
-select gen_random_uuid(), c.id, e, '{}'::jsonb, c.started_at + interval '10 seconds'
+insert into call_events (id, call_id, event_type, payload, occurred_at, call_created_at)
+select gen_random_uuid(), c.id, e, '{}'::jsonb, c.started_at + interval '10 seconds', c.created_at
   from voice_calls c, unnest(array['tool_call', 'call_ended']) e
 """
 LOAD_ANALYSES = """

@@ -85,7 +85,7 @@ select md5('call' || i)::uuid, 'RM_' || i, b.organization_id, b.location_id,
 TURNS_SQL = f"""
 insert into voice_messages (call_id, sequence_number, item_id, role, content, interrupted,
                             transcription_delay_ms, end_of_turn_delay_ms, llm_ttft_ms,
-                            tts_ttfb_ms, e2e_latency_ms, tokens_used)
+                            tts_ttfb_ms, e2e_latency_ms, tokens_used, call_created_at)
 select md5('call' || i)::uuid, t, 'item' || t,
        case when t % 2 = 0 then 'assistant' else 'user' end::message_role, 'turn ' || t,
        t % 2 = 0 and random() < 0.05,
@@ -94,16 +94,17 @@ select md5('call' || i)::uuid, t, 'item' || t,
        case when t % 2 = 0 then 200 + random() * 600 end,
        case when t % 2 = 0 then 90 + random() * 300 end,
        case when t % 2 = 0 then 700 + random() * 1500 end,
-       case when t % 2 = 0 then 1500 else 0 end
+       case when t % 2 = 0 then 1500 else 0 end, call_partition_key(md5('call' || i)::uuid)
   from generate_series($1::int, $2::int) i, generate_series(0, {TURNS - 1}) t
  where i % 10 <> 0
 """
 EVENTS = """
-insert into call_events (id, call_id, event_type, payload, occurred_at)
+insert into call_events (id, call_id, event_type, payload, occurred_at, call_created_at)
 select md5('event' || i || '/' || k)::uuid, md5('call' || i)::uuid,
        case when k < 2 then 'tool_result' else 'appointment_rescheduled' end,
        jsonb_build_object('is_error', k = 0 and i % 20 = 0),
-       $3::timestamptz + (i::float8 / $4) * interval '365 days'
+       $3::timestamptz + (i::float8 / $4) * interval '365 days',
+       call_partition_key(md5('call' || i)::uuid)
   from generate_series($1::int, $2::int) i, generate_series(0, 2) k
  where i % 10 <> 0 and (k < 2 or i % 25 = 0)
 """

@@ -168,16 +168,22 @@ async def raw_copy(raw: asyncpg.Connection, sids: list[str], rows: list[Message 
     now = datetime.now(UTC)
     meta, payload = MESSAGE_COLUMNS.index("metadata"), EVENT_COLUMNS.index("payload")
     async with raw.transaction():
-        await raw.copy_records_to_table("voice_calls", columns=("id", "session_id", "started_at"),
-                                        records=[(ids.call_id(s), s, now) for s in sids])
+        await raw.copy_records_to_table(
+            "voice_calls", columns=("id", "session_id", "started_at", "created_at"),
+            records=[(ids.call_id(s), s, now, now) for s in sids])
     step = batch or len(rows)
     for i in range(0, len(rows), step):
         chunk = rows[i:i + step]
         async with raw.transaction():
-            await raw.copy_records_to_table("voice_messages", columns=MESSAGE_COLUMNS, records=[
-                _with_json(_message_values(r), meta) for r in chunk if isinstance(r, Message)])
-            await raw.copy_records_to_table("call_events", columns=EVENT_COLUMNS, records=[
-                _with_json(_event_values(r), payload) for r in chunk if isinstance(r, Event)])
+            # call_created_at: the partition key (sql/0016), here known without a lookup.
+            await raw.copy_records_to_table(
+                "voice_messages", columns=(*MESSAGE_COLUMNS, "call_created_at"), records=[
+                    (*_with_json(_message_values(r), meta), now)
+                    for r in chunk if isinstance(r, Message)])
+            await raw.copy_records_to_table(
+                "call_events", columns=(*EVENT_COLUMNS, "call_created_at"), records=[
+                    (*_with_json(_event_values(r), payload), now)
+                    for r in chunk if isinstance(r, Event)])
     return (len(sids) + len(rows)) / (time.perf_counter() - t0)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, ParamSpec, TypeVar
@@ -105,6 +106,18 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, _TRANSIENT)
 
 
+# A partition's own constraints are its table's with the partition in the name (sql/0016:
+# voice_messages_p202612_call_sequence_key, idx_call_events_errors_default).
+_PARTITION = re.compile(r"_(?:p\d{6}|default)(?=_|$)")
+
+
+def table_constraint(constraint: str | None) -> str | None:
+    """The registered constraint whose copy in a partition `constraint` is (else itself)."""
+    if constraint is None or constraint in _CONSTRAINTS:
+        return constraint
+    return _PARTITION.sub("", constraint, count=1)
+
+
 def translate(exc: Exception) -> DatabaseError:
     """The DatabaseError for a driver exception."""
     if isinstance(exc, DatabaseError):
@@ -115,7 +128,7 @@ def translate(exc: Exception) -> DatabaseError:
         return Slow(f"the database is slow: {exc}")
     if is_transient(exc):
         return Unavailable(f"the database is unavailable: {exc}")
-    constraint = getattr(exc, "constraint_name", None)
+    constraint = table_constraint(getattr(exc, "constraint_name", None))
     if constraint in _CONSTRAINTS:
         cls, message = _CONSTRAINTS[constraint]
         return cls(f"{message} ({constraint})")

@@ -156,7 +156,8 @@ async def post(client: TestClient, event: WebhookEvent, **signing):
 
 # --- the rows of a call, normalised for comparison ----------------------------------------------------
 
-# Columns left out: set from the clock at write time (created_at, updated_at, received_at), an
+# Columns left out: set from the clock at write time (created_at, updated_at, received_at, and
+# call_events.call_created_at, its call's created_at: the partition key, sql/0016), an
 # identity that numbers rows in arrival order (call_events.sequence), a random key
 # (call_participants.id). Everything else must be identical whatever the arrival order.
 CALL_ROWS = {
@@ -166,7 +167,7 @@ CALL_ROWS = {
         "where session_id = $1) order by participant_sid", ("id", "created_at", "updated_at")),
     "call_events": (
         "select * from call_events where call_id = (select id from voice_calls "
-        "where session_id = $1) order by id", ("sequence", "created_at")),
+        "where session_id = $1) order by id", ("sequence", "created_at", "call_created_at")),
     "webhook_events": (
         "select * from webhook_events where room_sid = $1 order by event_id", ("received_at",)),
 }

@@ -298,8 +298,8 @@ async def test_unknown_message_role_is_refused(conn, started):
     with pytest.raises(InvalidInput, match="robot"):
         with translated():
             await conn.execute(
-                "insert into voice_messages (call_id, sequence_number, item_id, role) "
-                "values ($1, 1, 'it_1', 'robot')", started.id,
+                "insert into voice_messages (call_id, sequence_number, item_id, role, "
+                "call_created_at) values ($1, 1, 'it_1', 'robot', now())", started.id,
             )
     assert await row_counts(conn) == before
 

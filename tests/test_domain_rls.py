@@ -175,8 +175,10 @@ async def test_a_member_cannot_write_the_turns_of_another_organisations_call(ten
     writes = (
         "insert into call_participants (call_id, participant_sid, participant_identity)"
         " values ($1, 'PA_x', 'x')",
-        "insert into voice_messages (call_id, sequence_number, item_id, role) values ($1, 90, 'i', 'user')",
-        "insert into call_events (id, call_id, event_type) values (gen_random_uuid(), $1, 'error')",
+        "insert into voice_messages (call_id, sequence_number, item_id, role, call_created_at)"
+        " values ($1, 90, 'i', 'user', call_partition_key($1))",
+        "insert into call_events (id, call_id, event_type, call_created_at)"
+        " values (gen_random_uuid(), $1, 'error', call_partition_key($1))",
     )
     for statement in writes:
         with RLS_REFUSED:

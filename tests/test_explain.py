@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from db.errors import table_constraint
 from db.pool import connect
 from tests.conftest import create_clone, drop_database, with_database
 
@@ -25,9 +26,10 @@ select md5('call' || g)::uuid, 'RM_' || g, md5('user' || (g % {USERS}))::uuid,
        now() - g * interval '1 minute', now() - g * interval '1 minute'
   from generate_series(1, {CALLS}) g;
 
-insert into voice_messages (call_id, sequence_number, item_id, role, content, tokens_used)
+insert into voice_messages (call_id, sequence_number, item_id, role, content, tokens_used,
+                            call_created_at)
 select c.id, s, 'item_' || s, (case when s % 2 = 0 then 'user' else 'assistant' end)::message_role,
-       'turn ' || s, 10
+       'turn ' || s, 10, c.created_at
   from voice_calls c, generate_series(0, {TURNS_PER_CALL - 1}) s;
 
 analyze users, voice_calls, voice_messages;
@@ -59,6 +61,9 @@ INDEX_NODE = re.compile(
 )
 
 
+SEQ_SCAN = re.compile(r"Seq Scan on (\w+)")
+
+
 @pytest.fixture(scope="module")
 async def big(admin_dsn, template_dsn):
     """One database for the whole module: filling it is the slow part."""
@@ -73,7 +78,8 @@ async def big(admin_dsn, template_dsn):
 
 
 def indexes_used(plan: str) -> set[str]:
-    return {a or b for a, b in INDEX_NODE.findall(plan)}
+    """The indexes of the tables the plan reads (a partition's index counts as its table's)."""
+    return {table_constraint(a or b) for a, b in INDEX_NODE.findall(plan)}
 
 
 async def explain(conn, query: str, value: str | None, *, generic: bool) -> str:
@@ -99,7 +105,9 @@ async def test_seed_query_shapes_use_an_index(big, shape, generic):
     query, value, expected = SHAPES[shape]
     plan = await explain(big, query, value, generic=generic)
     assert indexes_used(plan) & expected, plan
-    assert "Seq Scan" not in plan, plan
+    # A partition with no rows yet (the months ahead) is read by a scan of its nothing.
+    for table in SEQ_SCAN.findall(plan):
+        assert await big.fetchval(f"select not exists (select from {table})"), plan
 
 
 async def test_the_data_set_is_what_the_plans_assume(big):

@@ -141,13 +141,14 @@ class Dataset:
         await self.conn.executemany(
             """insert into voice_messages (call_id, sequence_number, item_id, role, interrupted,
                    transcription_delay_ms, end_of_turn_delay_ms, llm_ttft_ms, tts_ttfb_ms,
-                   e2e_latency_ms)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+                   e2e_latency_ms, call_created_at)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, call_partition_key($1))""",
             [(call_id, n, f"item{n}", "user" if n % 2 else "assistant", rng.random() < 0.1,
               *(rng.choice([None, rng.lognormvariate(5.5, 0.8)]) for _ in range(5)))
              for n in range(turns)])
         await self.conn.executemany(
-            "insert into call_events (id, call_id, event_type, payload) values ($1, $2, $3, $4)",
+            "insert into call_events (id, call_id, event_type, payload, call_created_at)"
+            " values ($1, $2, $3, $4, call_partition_key($2))",
             [(uuid.uuid4(), call_id, kind, json.dumps({"is_error": rng.random() < 0.3}))
              for kind in rng.choices(["tool_result", "appointment_rescheduled", "tool_call"],
                                      k=rng.randint(0, 5))])
@@ -193,8 +194,9 @@ async def test_the_rollup_equals_a_computation_from_scratch_after_late_changes(c
     await conn.execute("""update appointments set status = 'cancelled', last_call_id = $2
                            where id = any($1::uuid[])""", [r["id"] for r in booked], second)
     await conn.execute("""insert into voice_messages (call_id, sequence_number, item_id, role,
-                              interrupted, e2e_latency_ms, tokens_used)
-                          values ($1, 100, 'late', 'assistant', true, 4321, 17)""", third)
+                              interrupted, e2e_latency_ms, tokens_used, call_created_at)
+                          values ($1, 100, 'late', 'assistant', true, 4321, 17,
+                                  call_partition_key($1))""", third)
     await conn.execute("update voice_calls set agent_config_id = $2 where id = $1", data.calls[4],
                        tenant.config_v2_id)
     await conn.execute("insert into call_analyses (call_id, summary) values ($1, 'x')", data.calls[5])

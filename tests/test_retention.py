@@ -39,10 +39,12 @@ async def old_call(conn, *, days: int, organization_id=None, status: str = "comp
     for seq, role in enumerate(("user", "assistant")):
         await conn.execute(
             "insert into voice_messages (call_id, sequence_number, item_id, role, content, "
-            "tokens_used, created_at) values ($1, $2, $3, $4, $5, 7, $6)",
+            "tokens_used, created_at, call_created_at) values ($1, $2, $3, $4, $5, 7, $6, "
+            "call_partition_key($1))",
             call, seq, f"item{seq}", role, text, at)
     await conn.execute("insert into call_events (id, call_id, event_type, payload, occurred_at, "
-                       "created_at) values ($1, $2, 'tool_call', $3, $4, $4)",
+                       "created_at, call_created_at) "
+                       "values ($1, $2, 'tool_call', $3, $4, $4, call_partition_key($2))",
                        uuid.uuid4(), call, {"said": text}, at)
     await conn.execute("insert into call_analyses (call_id, summary, created_at) values ($1, $2, $3)",
                        call, text, at)

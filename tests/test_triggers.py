@@ -159,16 +159,17 @@ async def test_total_tokens_after_multi_row_statements_over_several_calls(conn):
         await calls.start_call(conn, session_id=sid)
     # One executemany spanning two calls, then one INSERT .. SELECT of many rows.
     await conn.executemany(
-        "insert into voice_messages (call_id, sequence_number, item_id, role, tokens_used) "
-        "values ($1, $2, $3, 'user', $4)",
+        "insert into voice_messages (call_id, sequence_number, item_id, role, tokens_used, "
+        "call_created_at) values ($1, $2, $3, 'user', $4, call_partition_key($1))",
         [(ids.call_id("RM_t4"), i, f"a{i}", i) for i in range(10)]
         + [(ids.call_id("RM_t5"), i, f"a{i}", 2 * i) for i in range(10)],
     )
     assert await total_tokens(conn, "RM_t4") == 45
     assert await total_tokens(conn, "RM_t5") == 90
     await conn.execute(
-        "insert into voice_messages (call_id, sequence_number, item_id, role, tokens_used) "
-        "select c.id, 100 + g, 'b' || g, 'assistant', 3 from voice_calls c, generate_series(1, 50) g"
+        "insert into voice_messages (call_id, sequence_number, item_id, role, tokens_used, "
+        "call_created_at) select c.id, 100 + g, 'b' || g, 'assistant', 3, c.created_at "
+        "from voice_calls c, generate_series(1, 50) g"
     )
     assert await total_tokens(conn, "RM_t4") == 45 + 150
     assert await total_tokens(conn, "RM_t5") == 90 + 150

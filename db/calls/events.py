@@ -14,6 +14,7 @@ import asyncpg
 
 from db import errors
 from db.calls.calls import CALL_NOT_FOUND
+from db.calls.partition_keys import call_created_at
 from db.errors import InvalidInput, repository
 
 EVENT_TYPES = frozenset({
@@ -56,18 +57,20 @@ class Event:
 
 
 COLUMNS = tuple(f.name for f in fields(Event))
-_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
+_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 2))  # and call_created_at
 
 INSERT_EVENT = f"""
-insert into call_events ({", ".join(COLUMNS)}) values ({_PLACEHOLDERS})
-on conflict (id) do nothing
+insert into call_events ({", ".join(COLUMNS)}, call_created_at) values ({_PLACEHOLDERS})
+on conflict (id, call_created_at) do nothing
 """
 
 
 @repository
 async def append_events(conn: asyncpg.Connection, *, events: Sequence[Event]) -> None:
     """Append events in the given order (their `sequence` follows it); known ids are skipped."""
-    await conn.executemany(INSERT_EVENT, [astuple(e) for e in events])
+    keys = await call_created_at(
+        conn, call_ids=(e.call_id for e in events), foreign_key="call_events_call_id_fkey")
+    await conn.executemany(INSERT_EVENT, [(*astuple(e), keys[e.call_id]) for e in events])
 
 
 @dataclass(frozen=True)

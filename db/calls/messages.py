@@ -11,6 +11,7 @@ import asyncpg
 
 from db import errors, ids
 from db.calls.calls import CALL_NOT_FOUND
+from db.calls.partition_keys import call_created_at
 from db.errors import Conflict, InvalidInput, repository
 
 ROLES = ("user", "assistant", "system")
@@ -65,13 +66,13 @@ class Message:
 
 
 COLUMNS = tuple(f.name for f in fields(Message))
-_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
+_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 2))  # and call_created_at
 
 # Only a rewrite of the same item is skipped. A different item at a sequence number already taken
 # is a writer's bug and raises Conflict (a bare `on conflict do nothing` dropped it silently).
 INSERT_MESSAGE = f"""
-insert into voice_messages ({", ".join(COLUMNS)}) values ({_PLACEHOLDERS})
-on conflict (call_id, item_id) do nothing
+insert into voice_messages ({", ".join(COLUMNS)}, call_created_at) values ({_PLACEHOLDERS})
+on conflict (call_id, item_id, call_created_at) do nothing
 """
 
 
@@ -80,7 +81,9 @@ async def append_messages(conn: asyncpg.Connection, *, messages: Sequence[Messag
     """Insert turns; one already stored (same item of the same call) is skipped. Raises Conflict
     for another item at a sequence number the call already uses and CallNotFound when a message's
     call does not exist; either way nothing of the batch is written (executemany is atomic)."""
-    await conn.executemany(INSERT_MESSAGE, [astuple(m) for m in messages])
+    keys = await call_created_at(
+        conn, call_ids=(m.call_id for m in messages), foreign_key="voice_messages_call_id_fkey")
+    await conn.executemany(INSERT_MESSAGE, [(*astuple(m), keys[m.call_id]) for m in messages])
 
 
 LIST_MESSAGES = f"""

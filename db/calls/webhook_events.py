@@ -1,4 +1,5 @@
-"""webhook_events: every verified LiveKit webhook, keyed by its event id.
+"""webhook_events: every verified LiveKit webhook, keyed by its event id and LiveKit's time of the
+event (`created_at`, the same on every retry of a delivery: the month partitions' key, sql/0016).
 
 Inserting the event is how the webhook service deduplicates: the insert runs in the same
 transaction as the event's effect, and a redelivery finds the id taken and skips the effect.
@@ -21,7 +22,7 @@ INSERT_WEBHOOK_EVENT = """
 insert into webhook_events (
     event_id, event, room_sid, room_name, participant_sid, payload, created_at, outcome
 ) values ($1, $2, $3, $4, $5, $6, $7, $8)
-on conflict (event_id) do nothing
+on conflict (event_id, created_at) do nothing
 returning event_id
 """
 
@@ -76,7 +77,7 @@ select e.event_id, e.event, e.room_sid, e.room_name, e.participant_sid, e.body::
   from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
               $7::timestamptz[], $8::text[])
        as e(event_id, event, room_sid, room_name, participant_sid, body, created_at, outcome)
-on conflict (event_id) do nothing
+on conflict (event_id, created_at) do nothing
 returning event_id
 """
 

@@ -7,7 +7,11 @@ interrupted run loses at most its current batch, and a second run finds nothing 
 A dry run counts, per kind, what a run would change and changes nothing.
 
 Text past its period inside a call that is kept (message_text) is redacted, not deleted, so
-KPIs keep their history: the messages keep their timing and tokens, the call its counts."""
+KPIs keep their history: the messages keep their timing and tokens, the call its counts.
+
+Messages, call events and webhook events go by the month first (db.privacy.partitions): a month
+of them past every organisation's period is one partition dropped, not its rows deleted; the
+rule's batches take what is left. A run also creates the months ahead."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from pathlib import Path
 import asyncpg
 
 from db.errors import repository
+from db.privacy import partitions
 from db.privacy.policy import DEFAULTS
 from db.privacy.redaction import Redactor
 
@@ -198,13 +203,19 @@ async def run_retention(conn: asyncpg.Connection, *, now: datetime | None = None
     now = now or datetime.now(UTC)
     started = time.monotonic()
     report = RetentionReport(dry_run=dry_run)
+    if not dry_run:
+        await partitions.create_months_ahead(conn)
     for rule in (*RULES[:2], TEXT_RULE, *RULES[2:]):
         if dry_run:
             count = await conn.fetchval(rule.count_sql, now, DEFAULTS[rule.kind])
         elif rule is TEXT_RULE:
             count = await _redact_texts(conn, now, TEXT_BATCH)
         else:
-            count = await _batches(conn, rule, now, batch)
+            count = 0
+            if rule.kind in partitions.MONTHLY:
+                count = await partitions.drop_past_months(
+                    conn, kind=rule.kind, now=now, default_days=DEFAULTS[rule.kind])
+            count += await _batches(conn, rule, now, batch)
         report.rows[rule.kind] = count
         if on_kind:
             on_kind(rule.kind, count)

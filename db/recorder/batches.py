@@ -9,12 +9,15 @@ call-level ops and the call id for messages and events.
 Rows fresh from memory go by binary COPY straight into voice_messages and call_events: they are
 new, almost always, and COPY is the fastest way in. Rows that may be there already (a spool being
 replayed, or a fresh batch whose COPY hit a unique key: a row recorded twice) go by COPY into a
-temporary staging table, then one `insert ... select ... order by ord on conflict (id) do
-nothing`. Both beat executemany of the repositories' INSERTs on our tables by far (bench/
-recorder.py prints the ratio): executemany runs one statement per row, and voice_messages' tokens
-trigger, statement-level, then updates the call once per row instead of once per batch. The
-conflict target is the row id only: a replayed row is skipped, but a different message that
-collides on (call_id, sequence_number) is rejected and dead-lettered, not silently dropped.
+temporary staging table, then one `insert ... select ... order by ord on conflict (id,
+call_created_at) do nothing`. Either way each row carries its call's created_at, the partition
+key (sql/0016), read from voice_calls once per batch (db.calls.partition_keys). Both beat
+executemany of the repositories' INSERTs on our tables by far (bench/recorder.py prints the
+ratio): executemany runs one statement per row, and voice_messages' tokens trigger,
+statement-level, then updates the call once per row instead of once per batch. The conflict
+target is the row id (with its partition key) only: a replayed row is skipped, but a different
+message that collides on (call_id, sequence_number) is rejected and dead-lettered, not silently
+dropped.
 
 Call-level ops (start, connected, update, finish, participant) are few per call; starts go as one
 executemany of db.calls.calls.START_CALL, the others through the repository functions of db.calls.calls and
@@ -31,6 +34,7 @@ import logging
 import operator
 from collections import deque
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -41,6 +45,7 @@ from db.calls.events import COLUMNS as EVENT_COLUMNS
 from db.calls.events import Event
 from db.calls.messages import COLUMNS as MESSAGE_COLUMNS
 from db.calls.messages import Message
+from db.calls.partition_keys import call_created_at
 from db.errors import Conflict, DatabaseError, InvalidInput, NotFound, Unavailable, is_transient
 from db.pool import init_connection as pool_init_connection
 from db.pool import timeouts
@@ -62,13 +67,13 @@ _METADATA = MESSAGE_COLUMNS.index("metadata")
 
 STAGE_MESSAGES = f"""
 create temp table if not exists recorder_messages on commit delete rows as
-select 0 as ord, {_MESSAGE_STAGE} from voice_messages with no data
+select 0 as ord, {_MESSAGE_STAGE}, call_created_at from voice_messages with no data
 """
 
 INSERT_STAGED_MESSAGES = f"""
-insert into voice_messages ({", ".join(MESSAGE_COLUMNS)})
-select {_MESSAGE_SELECT} from recorder_messages order by ord
-on conflict (id) do nothing
+insert into voice_messages ({", ".join(MESSAGE_COLUMNS)}, call_created_at)
+select {_MESSAGE_SELECT}, call_created_at from recorder_messages order by ord
+on conflict (id, call_created_at) do nothing
 """
 
 _EVENT_SELECT = ", ".join(c if c != "payload" else "payload::jsonb" for c in EVENT_COLUMNS)
@@ -77,14 +82,14 @@ _PAYLOAD = EVENT_COLUMNS.index("payload")
 
 STAGE_EVENTS = f"""
 create temp table if not exists recorder_events on commit delete rows as
-select 0 as ord, {_EVENT_STAGE} from call_events with no data
+select 0 as ord, {_EVENT_STAGE}, call_created_at from call_events with no data
 """
 
 # Ordered by `ord` so that call_events.sequence (an identity) follows the order of recording.
 INSERT_STAGED_EVENTS = f"""
-insert into call_events ({", ".join(EVENT_COLUMNS)})
-select {_EVENT_SELECT} from recorder_events order by ord
-on conflict (id) do nothing
+insert into call_events ({", ".join(EVENT_COLUMNS)}, call_created_at)
+select {_EVENT_SELECT}, call_created_at from recorder_events order by ord
+on conflict (id, call_created_at) do nothing
 """
 
 
@@ -92,41 +97,55 @@ _message_values = operator.attrgetter(*MESSAGE_COLUMNS)
 _event_values = operator.attrgetter(*EVENT_COLUMNS)
 
 
-def _staged_row(ord_: int, row: tuple, json_index: int) -> list:
-    values = [ord_, *row]
+def _staged_row(ord_: int, row: tuple, json_index: int, key: datetime) -> list:
+    values = [ord_, *row, key]
     values[json_index + 1] = json.dumps(values[json_index + 1])
     return values
 
 
+async def _keys(conn: asyncpg.Connection, rows: Sequence[Message] | Sequence[Event]) -> dict:
+    table = "voice_messages" if isinstance(rows[0], Message) else "call_events"
+    return await call_created_at(conn, call_ids=(r.call_id for r in rows),
+                                 foreign_key=f"{table}_call_id_fkey")
+
+
 async def merge_messages(conn: asyncpg.Connection, messages: Sequence[Message]) -> None:
     """Insert messages, skipping the ids already stored (staging table, then insert ... select)."""
+    keys = await _keys(conn, messages)
     await conn.execute(STAGE_MESSAGES)
     await conn.copy_records_to_table(
-        "recorder_messages", columns=("ord", *MESSAGE_COLUMNS),
-        records=[_staged_row(i, _message_values(m), _METADATA) for i, m in enumerate(messages)],
+        "recorder_messages", columns=("ord", *MESSAGE_COLUMNS, "call_created_at"),
+        records=[_staged_row(i, _message_values(m), _METADATA, keys[m.call_id])
+                 for i, m in enumerate(messages)],
     )
     await conn.execute(INSERT_STAGED_MESSAGES)
 
 
 async def merge_events(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+    keys = await _keys(conn, events)
     await conn.execute(STAGE_EVENTS)
     await conn.copy_records_to_table(
-        "recorder_events", columns=("ord", *EVENT_COLUMNS),
-        records=[_staged_row(i, _event_values(e), _PAYLOAD) for i, e in enumerate(events)],
+        "recorder_events", columns=("ord", *EVENT_COLUMNS, "call_created_at"),
+        records=[_staged_row(i, _event_values(e), _PAYLOAD, keys[e.call_id])
+                 for i, e in enumerate(events)],
     )
     await conn.execute(INSERT_STAGED_EVENTS)
 
 
 async def copy_messages(conn: asyncpg.Connection, messages: Sequence[Message]) -> None:
     """COPY new messages straight in; a row already stored fails the whole statement."""
+    keys = await _keys(conn, messages)
     await conn.copy_records_to_table(
-        "voice_messages", columns=MESSAGE_COLUMNS, records=[_message_values(m) for m in messages])
+        "voice_messages", columns=(*MESSAGE_COLUMNS, "call_created_at"),
+        records=[(*_message_values(m), keys[m.call_id]) for m in messages])
 
 
 async def copy_events(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
     # In order: call_events.sequence, an identity, is assigned as the rows arrive.
+    keys = await _keys(conn, events)
     await conn.copy_records_to_table(
-        "call_events", columns=EVENT_COLUMNS, records=[_event_values(e) for e in events])
+        "call_events", columns=(*EVENT_COLUMNS, "call_created_at"),
+        records=[(*_event_values(e), keys[e.call_id]) for e in events])
 
 
 def _jsonb_encode(value: object) -> bytes:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from db.errors import table_constraint
 from db.recorder.batches import EVENT, KEY, KIND, MESSAGE, PAYLOAD, Op
 from db.recorder.codec import encode_op
 from db.recorder.spool import encode
@@ -47,8 +48,8 @@ class DeadLetters:
             "recorder": self.name, "kind": kind, "key": op[KEY],
             "error": str(exc), "error_type": type(exc).__name__,
             "sqlstate": getattr(exc, "sqlstate", None) or getattr(exc.__cause__, "sqlstate", None),
-            "constraint": getattr(exc, "constraint_name", None)
-            or getattr(exc.__cause__, "constraint_name", None),
+            "constraint": table_constraint(getattr(exc, "constraint_name", None)
+                                           or getattr(exc.__cause__, "constraint_name", None)),
             "record": vars(payload) if kind in (MESSAGE, EVENT) else payload,
             "op": encode_op(op).decode(),
         }

@@ -24,12 +24,13 @@ returning id
 INSERT_TURN = """
 insert into voice_messages (call_id, sequence_number, item_id, role, content, started_at, ended_at,
                             transcription_delay_ms, end_of_turn_delay_ms, llm_ttft_ms, tts_ttfb_ms,
-                            e2e_latency_ms, tokens_used)
+                            e2e_latency_ms, tokens_used, call_created_at)
 values ($1, $2, $3, $4::message_role, $5, $6, $6::timestamptz + interval '3 seconds', $7, $8, $9, $10,
-        $11, $12)
+        $11, $12, call_partition_key($1))
 """
 INSERT_EVENT = """
-insert into call_events (id, call_id, event_type, payload, occurred_at) values ($1, $2, $3, $4, $5)
+insert into call_events (id, call_id, event_type, payload, occurred_at, call_created_at)
+values ($1, $2, $3, $4, $5, call_partition_key($2))
 """
 INSERT_ANALYSIS = """
 insert into call_analyses (call_id, summary, intent, sentiment, outcome, success, model_used)
