@@ -234,7 +234,7 @@ async def main() -> None:
         server, admin_dsn = None, os.environ.get("DATABASE_URL")
         if not admin_dsn:
             server = EmbeddedPostgres(Path(tmp) / "pg", fsync=False).start()
-            admin_dsn = server.dsn
+            admin_dsn = server.admin_dsn
         try:
             await run(admin_dsn, args)
         finally:

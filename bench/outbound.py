@@ -138,7 +138,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-outbound-") as folder:
         server = EmbeddedPostgres(Path(folder) / "data").start()
         try:
-            asyncio.run(in_fresh_database(server.dsn, args))
+            asyncio.run(in_fresh_database(server.admin_dsn, args))
         finally:
             server.stop()
 
