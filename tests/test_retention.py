@@ -15,6 +15,7 @@ import pytest
 
 from db.analysis import runs
 from db.errors import InvalidInput
+from db.outbound import endpoints, outbox
 from db.pool import connect
 from db.privacy import policy
 from db.privacy.retention import run_retention
@@ -87,7 +88,8 @@ async def test_each_kind_leaves_after_its_period_and_a_second_run_does_nothing(c
     assert await state(conn, fresh) == fresh_before
     assert report.rows == {"failed_calls": 1, "calls": 1, "message_text": 2, "messages": 0,
                            "event_payloads": 1, "webhook_payloads": 4, "session_reports": 2,
-                           "recordings": 2, "analyses": 0, "exports": 0, "spool_files": 0}
+                           "recordings": 2, "analyses": 0, "exports": 0, "outbound_events": 0,
+                           "spool_files": 0}
     again = await run_retention(conn, now=NOW)
     assert set(again.rows.values()) == {0}
 
@@ -236,3 +238,31 @@ async def test_old_analyses_with_every_version_and_old_or_expired_exports_go(con
     assert keyed(await conn.fetch("select * from call_kpis_daily")) == kpis
     again = await run_retention(conn, now=NOW)
     assert again.rows["analyses"] == again.rows["exports"] == 0
+
+
+async def test_sent_outbound_events_leave_after_their_period_and_pending_ones_wait(conn, tenant):
+    org = tenant.organization_id
+    endpoint = await endpoints.add_endpoint(conn, organization_id=org, url="http://127.0.0.1:9/hook")
+
+    async def event(days: int, *status: str) -> uuid.UUID:
+        event_id = await outbox.enqueue(conn, organization_id=org, event_type="call.ended",
+                                        payload={"call_id": str(uuid.uuid4())})
+        await conn.execute("update outbound_events set occurred_at = $2 where id = $1",
+                           event_id, NOW - timedelta(days=days))
+        for state in status:
+            await conn.execute("insert into outbound_deliveries (event_id, endpoint_id, status) "
+                               "values ($1, $2, $3)", event_id, endpoint.id, state)
+        return event_id
+
+    delivered, dead, unsent = await event(40, "delivered"), await event(40, "dead"), await event(40)
+    pending, recent = await event(40, "pending"), await event(5, "delivered")
+    await conn.execute("delete from outbound_events where id <> all($1::uuid[])",
+                       [delivered, dead, unsent, pending, recent])  # the calls' own events
+
+    assert (await run_retention(conn, now=NOW, dry_run=True)).rows["outbound_events"] == 3
+    report = await run_retention(conn, now=NOW)
+    assert report.rows["outbound_events"] == 3
+    left = {r["id"] for r in await conn.fetch("select id from outbound_events")}
+    assert left == {pending, recent}
+    assert await conn.fetchval("select count(*) from outbound_deliveries") == 2
+    assert (await run_retention(conn, now=NOW)).rows["outbound_events"] == 0

@@ -26,6 +26,8 @@ KINDS: dict[str, tuple[int, str]] = {
     "recordings": (90, "the recording URL is removed (seed 001: delete after 90 days)"),
     "analyses": (730, "the call's analysis and each version of it (raw reply included) are deleted"),
     "exports": (30, "analysis exports are deleted, file and row (also once past their own expiry)"),
+    "outbound_events": (30, "sent outbound webhook events are deleted with their deliveries and "
+                            "attempts (past the 27.6 h retry schedule; replay reaches back this far)"),
     "spool_files": (30, "dead-letter files of the recorder's spool folder are deleted"),
 }
 

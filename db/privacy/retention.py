@@ -107,6 +107,11 @@ RULES: tuple[Rule, ...] = (
     Rule("exports", "analysis_exports", "id", "created_at", "c.organization_id",
          join="left join analysis_runs c on c.id = t.run_id", due="t.expires_at <= $1::timestamptz",
          files="path"),
+    # The outbox: an event whose deliveries are all settled (delivered, dead, or none at all)
+    # goes with its deliveries and their attempts (on delete cascade); a pending one waits.
+    Rule("outbound_events", "outbound_events", "id", "occurred_at", "t.organization_id",
+         pending="not exists (select 1 from outbound_deliveries d where d.event_id = t.id"
+                 " and d.status not in ('delivered', 'dead'))"),
 )
 
 # message_text: calls whose text is past its period and not yet redacted.
