@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
 import time
-from pathlib import Path
 
 import asyncpg
 
@@ -36,9 +34,9 @@ from analysis.rules import RulesAnalyser
 from analysis.worker import Worker, WorkerOptions
 from db.analysis import kpis, runs
 from db.demo.seed import seed_demo
-from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect, create_pool
+from db.scratch import scratch_database
 
 INSERT_CALLS = """
 insert into voice_calls (id, session_id, organization_id, location_id, status, started_at,
@@ -155,21 +153,8 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     args = parser.parse_args()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-analysis-") as tmp:
-        server, admin_dsn = None, os.environ.get("DATABASE_URL")
-        if not admin_dsn:
-            server = EmbeddedPostgres(Path(tmp) / "pg", fsync=False).start()
-            admin_dsn = server.admin_dsn
-        name = f"bench_analysis_{os.getpid()}"
-        admin = await asyncpg.connect(admin_dsn)
-        await admin.execute(f"create database {name}")
-        try:
-            await run(admin_dsn.rsplit("/", 1)[0] + f"/{name}", args)
-        finally:
-            await admin.execute(f"drop database if exists {name} with (force)")
-            await admin.close()
-            if server is not None:
-                server.stop()
+    async with scratch_database("bench-analysis") as dsn:
+        await run(dsn, args)
     print(f"wall_s={time.perf_counter() - started:.1f}")
     print(f"loadavg_1m={os.getloadavg()[0]:.2f}")
 

@@ -20,11 +20,9 @@ import asyncio
 import os
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -32,9 +30,9 @@ import asyncpg
 from db.desk import configs, knowledge
 from db.desk.confirmation_codes import new_confirmation_code
 from db.desk.slots import BookingRules, available_slots
-from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect
+from db.scratch import scratch_database
 
 QUESTIONS = [
     "do you have parking", "are you open on Sunday", "how much is a cleaning", "how much is a haircut",
@@ -239,21 +237,8 @@ async def main() -> None:
     parser.add_argument("--iterations", type=int, default=2000)
     args = parser.parse_args()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-lookups-") as tmp:
-        server, admin_dsn = None, os.environ.get("DATABASE_URL")
-        if not admin_dsn:
-            server = EmbeddedPostgres(Path(tmp) / "pg", fsync=False).start()
-            admin_dsn = server.admin_dsn
-        name = f"bench_lookups_{os.getpid()}"
-        admin = await asyncpg.connect(admin_dsn)
-        await admin.execute(f"create database {name}")
-        try:
-            await run(admin_dsn.rsplit("/", 1)[0] + f"/{name}", args)
-        finally:
-            await admin.execute(f"drop database if exists {name} with (force)")
-            await admin.close()
-            if server is not None:
-                server.stop()
+    async with scratch_database("bench-lookups") as dsn:
+        await run(dsn, args)
     print(f"wall_s={time.perf_counter() - started:.1f}")
     # These machines are shared: a p99 means little without the load it was measured under.
     print(f"loadavg_1m={os.getloadavg()[0]:.2f}")

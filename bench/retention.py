@@ -24,20 +24,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 
-from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect
 from db.privacy.erasure import erase
 from db.privacy.partitions import drop_past_months
 from db.privacy.patterns import person
 from db.privacy.policy import DEFAULTS
+from db.scratch import scratch_database
 
 CALLER = "+12125550143"
 
@@ -147,21 +145,8 @@ async def main() -> None:
     parser.add_argument("--month-messages", type=int, default=2_000_000)
     args = parser.parse_args()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-retention-") as tmp:
-        server, admin_dsn = None, os.environ.get("DATABASE_URL")
-        if not admin_dsn:
-            server = EmbeddedPostgres(Path(tmp) / "pg", fsync=False).start()
-            admin_dsn = server.admin_dsn
-        name = f"bench_retention_{os.getpid()}"
-        admin = await asyncpg.connect(admin_dsn)
-        await admin.execute(f"create database {name}")
-        try:
-            await run(admin_dsn.rsplit("/", 1)[0] + f"/{name}", args)
-        finally:
-            await admin.execute(f"drop database if exists {name} with (force)")
-            await admin.close()
-            if server is not None:
-                server.stop()
+    async with scratch_database("bench-retention") as dsn:
+        await run(dsn, args)
     print(f"wall_s={time.perf_counter() - started:.1f}")
     print(f"loadavg_1m={os.getloadavg()[0]:.2f}")
 

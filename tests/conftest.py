@@ -9,7 +9,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -17,13 +16,9 @@ import pytest
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect, create_pool
+from db.scratch import with_database
 
 TEMPLATE = "frontdesk_template"
-
-
-def with_database(dsn: str, database: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 @pytest.fixture(scope="session")
