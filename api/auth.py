@@ -49,6 +49,11 @@ class Caller:
     def organization_id(self) -> uuid.UUID:
         return self.key.organization_id
 
+    @property
+    def actor(self) -> str:
+        """Who audit_log rows name: the key's service member (sql/0017 lets it write only that)."""
+        return f"member:{self.key.user_id}"
+
 
 def csrf_token(secret: str) -> str:
     """The CSRF token of a console session: derived from its key, so the server keeps no state."""

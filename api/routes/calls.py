@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from api import pagination
 from api.auth import Reader
 from api.problems import ApiProblem
+from db import audit
 from db.calls import browse, events, messages, participants
 from db.calls.browse import Analysis, CallFilters, CallSummary, TouchedAppointment
 from db.desk.phone import normalize_phone
@@ -121,7 +122,10 @@ async def _summary(caller: Reader, call_id: uuid.UUID) -> CallSummary:
 async def get_call(caller: Reader, call_id: uuid.UUID) -> CallDetail:
     summary = await _summary(caller, call_id)
     conn, session_id = caller.conn, summary.session_id
-    # issue 16 (audit_log): record this read of a call's detail here, in the same transaction.
+    # Issue 16: each read of a call's detail is audited, in the request's transaction (the
+    # subject is the call's id: no caller data).
+    await audit.record(conn, actor=caller.actor, action=audit.CALL_READ, row_count=1,
+                       organization_id=caller.organization_id, subject=f"call:{call_id}")
     return CallDetail(
         call=summary,
         participants=[Participant.model_validate(p, from_attributes=True)

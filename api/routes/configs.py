@@ -76,16 +76,17 @@ async def get_config(caller: Reader, config_id: uuid.UUID) -> AgentConfig:
 async def create_config(caller: Writer, body: NewConfig) -> AgentConfig:
     return await configs.create_config(
         caller.conn, organization_id=caller.organization_id, created_by=caller.key.user_id,
-        **body.model_dump())
+        actor=caller.actor, **body.model_dump())
 
 
 @router.post("/{config_id}/activate", response_model=AgentConfig, summary="Make a version the active one")
 async def activate(caller: Writer, config_id: uuid.UUID) -> AgentConfig:
     await _config(caller, config_id)  # 404 for a version the caller cannot see
-    return await configs.activate_config(caller.conn, config_id=config_id)
+    return await configs.activate_config(caller.conn, config_id=config_id, actor=caller.actor)
 
 
 @router.post("/rollback", response_model=AgentConfig, summary="Activate an older version of a scope")
 async def rollback(caller: Writer, body: Rollback) -> AgentConfig:
     return await configs.rollback_config(caller.conn, organization_id=caller.organization_id,
-                                         location_id=body.location_id, to_version=body.to_version)
+                                         location_id=body.location_id, to_version=body.to_version,
+                                         actor=caller.actor)
