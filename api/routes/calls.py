@@ -14,14 +14,15 @@ from api import pagination
 from api.auth import Reader
 from api.problems import ApiProblem
 from db import audit
-from db.calls import browse, events, messages, participants
+from db.calls import browse, events, kpi_views, messages, participants
 from db.calls.browse import Analysis, CallFilters, CallSummary, TouchedAppointment
+from db.calls.kpi_views import CallCost
 from db.desk.phone import normalize_phone
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 
 CallStatus = Literal["pending", "active", "completed", "failed", "abandoned"]
-Sentiment = Literal["positive", "neutral", "negative", "mixed"]
+Sentiment = Literal["positive", "neutral", "negative", "friction", "mixed"]  # sql/0011 adds friction
 
 
 class CallPage(BaseModel):
@@ -72,7 +73,8 @@ class CallDetail(BaseModel):
     analysis: Analysis | None
     appointments: list[TouchedAppointment]
     recording_url: str | None
-    # issue 14: `cost` from the call_costs view joins here (one more field, one more query).
+    cost: CallCost | None = Field(description="issue 14's call_costs row: a part no price covers is null, "
+                                              "and so is the total (`unpriced` names it)")
 
 
 Limit = Annotated[int, Query(ge=1, le=200)]
@@ -137,6 +139,7 @@ async def get_call(caller: Reader, call_id: uuid.UUID) -> CallDetail:
         analysis=await browse.get_analysis(conn, call_id=call_id),
         appointments=await browse.appointments_touched(conn, call_id=call_id),
         recording_url=summary.recording_url,
+        cost=await kpi_views.call_cost(conn, call_id=call_id),
     )
 
 
