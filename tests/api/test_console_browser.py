@@ -97,6 +97,9 @@ def test_console_in_chromium(browser, api_server, world, tmp_path):
     assert "tool_call" in page.find("#events")[0].text
     assert "positive" in page.find("#analysis")[0].text
     assert "Booked" in page.find("#appointments")[0].text
+    # The seeded call has no usage written by an agent: unknown, not free (issue 14's call_costs).
+    assert "Cost: not priced" in page.find("#cost")[0].text
+    assert "usage:agent/not recorded" in page.find("#cost")[0].text
     page.shot("3-call")
 
     browser.get(f"{api_server.base_url}/#/calls")
@@ -112,6 +115,7 @@ def test_console_in_chromium(browser, api_server, world, tmp_path):
     assert len(page.find("#peak-hours svg rect")) == 7 * 24
     assert page.find("#calls-per-day svg rect") and "p99" in page.find("#latency-percentiles")[0].text
     assert "Santa Monica" in page.find("#by-location")[0].text
+    assert "Calls 8 · answered 8 · transferred 1" in page.find("#kpi-rollup")[0].text
     page.shot("5-dashboard")
 
     browser.get(f"{api_server.base_url}/#/configs")
