@@ -25,17 +25,22 @@ async def _key(conn, secret: str) -> apikeys.ApiKey:
     return await apikeys.find_key(conn, secret=secret)
 
 
+async def _rows_of(world, key_name: str, action: str) -> list:
+    """The audit rows of `action` naming the service member of one of the world's keys."""
+    conn = await connect(world.dsn)
+    try:
+        key = await _key(conn, world.keys[key_name])
+        return await conn.fetch(ROWS_OF, action, f"member:{key.user_id}")
+    finally:
+        await conn.close()
+
+
 async def test_activating_a_configuration_is_audited_as_the_keys_member(api_server, world):
     with client(api_server, world.keys["write"]) as c:
         versions = c.get("/v1/configs").json()
         older = next(v for v in versions if not v["is_active"] and v["location_id"] is None)
         assert c.post(f"/v1/configs/{older['id']}/activate").status_code == 200
-    conn = await connect(world.dsn)
-    try:
-        key = await _key(conn, world.keys["write"])
-        rows = await conn.fetch(ROWS_OF, audit.CONFIG_ACTIVATION, f"member:{key.user_id}")
-    finally:
-        await conn.close()
+    rows = await _rows_of(world, "write", audit.CONFIG_ACTIVATION)
     assert [(r["subject"], r["organization_id"], r["row_count"]) for r in rows] == [
         (older["id"], world.tenant.organization_id, 1)]
 
@@ -46,12 +51,7 @@ async def test_each_read_of_a_calls_detail_is_audited_and_lists_are_not(api_serv
         assert c.get(f"/v1/calls/{world.demo_call_id}").status_code == 200
         assert c.get(f"/v1/calls/{world.demo_call_id}").status_code == 200
         assert c.get(f"/v1/calls/{world.other_call_id}").status_code == 404
-    conn = await connect(world.dsn)
-    try:
-        key = await _key(conn, world.keys["read"])
-        rows = await conn.fetch(ROWS_OF, audit.CALL_READ, f"member:{key.user_id}")
-    finally:
-        await conn.close()
+    rows = await _rows_of(world, "read", audit.CALL_READ)
     assert [(r["subject"], r["organization_id"]) for r in rows] == [
         (f"call:{world.demo_call_id}", world.tenant.organization_id)] * 2
 
