@@ -85,7 +85,9 @@ insert into model_prices (kind, provider, model, effective_from, per_audio_minut
     ('telephony', 'sip', 'outbound', '2025-06-01', null, null, null, null, null, 0.0140, null,
      'twilio.com/voice/pricing/us, local number, make'),
     ('analysis', 'analysis', '*', '2025-06-01', null, null, null, null, null, null, 0.001,
-     'estimate: ~4,000 input and ~500 output tokens of gpt-4o-mini');
+     'estimate: ~4,000 input and ~500 output tokens of gpt-4o-mini'),
+    ('analysis', 'analysis', 'rules', '2025-06-01', null, null, null, null, null, null, 0,
+     'the offline rules analyser runs on our own machine: no model is called');
 
 alter table voice_calls add column model_usage jsonb;
 comment on column voice_calls.model_usage is
@@ -150,7 +152,7 @@ select c.id as call_id,
              or exists (select 1 from call_participants s
                          where s.call_id = c.id and s.kind = 'sip'))
      union all
-     select 'analysis', 'analysis', coalesce(a.model_used, '*'), 0, 0, 0, 0, 0, 0, 1
+     select 'analysis', 'analysis', coalesce(a.model_used, a.analyser, '*'), 0, 0, 0, 0, 0, 0, 1
        from call_analyses a
       where a.call_id = c.id
      union all
@@ -228,9 +230,14 @@ comment on view call_costs is
 -- about 20 s up. A percentile read from them is its bucket's upper bound: at most 20% above the
 -- exact value, and the same whatever the history, because buckets add.
 
+-- Null in, null out (greatest() would skip a null), written as a case rather than declared strict
+-- so that the planner still inlines it.
 create function kpi_latency_bucket(ms real) returns integer
 language sql immutable parallel safe
-as $$ select least(40, greatest(1, floor(ln(greatest(ms, 1) / 20.0) / ln(1.2))::integer + 2)) $$;
+as $$
+    select case when ms is not null then
+        least(40, greatest(1, floor(ln(greatest(ms, 1) / 20.0) / ln(1.2))::integer + 2)) end
+$$;
 
 create function kpi_bucket_upper(bucket integer) returns real
 language sql immutable parallel safe

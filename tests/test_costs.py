@@ -113,6 +113,14 @@ async def test_a_text_mode_call_is_priced_from_its_usage_and_shows_in_the_kpis(p
     assert analysed["total"] == llm + telephony + PER_ANALYSIS
     assert kpis["cost_per_call"] == rounded(analysed["total"], 6)
 
+    # The offline rules analyser calls no model: its analysis is priced, at nothing.
+    async with pool.acquire() as conn:
+        await conn.execute("update call_analyses set analyser = 'rules' where call_id = $1",
+                           call.desk.call_id)
+        by_rules = await cost_of(conn, call.desk.call_id)
+    assert by_rules["analysis"] == 0 and by_rules["total"] == llm + telephony
+    assert by_rules["unpriced"] in (None, [])
+
 
 async def test_an_unpriced_model_gives_null_costs_and_is_listed_until_it_has_a_price(pool, recorder):
     call, usage = await booking_call(pool, recorder)
