@@ -338,6 +338,47 @@ async function knowledgePage() {
   );
 }
 
+// --- analysis runs -------------------------------------------------------------------------
+
+async function analysisPage() {
+  const runs = await api("/v1/analysis/runs");
+  const reload = () => analysisPage().catch(failure);
+  const today = new Date().toISOString().slice(0, 10);
+  const monthAgo = new Date(Date.now() - 30 * 86400000).toISOString().slice(0, 10);
+  const form = h("form", { id: "new-run", class: "card" },
+    h("strong", {}, "Analyse a period "),
+    h("input", { type: "date", name: "period_from", value: monthAgo, required: true }), " to ",
+    h("input", { type: "date", name: "period_to", value: today, required: true }), " ",
+    h("button", { type: "submit" }, "Start run"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    await api("/v1/analysis/runs", { method: "POST", body: { period_from: data.get("period_from"),
+                                                              period_to: data.get("period_to") } }).catch(failure);
+    await reload();
+  });
+  const exportButton = (run, format, cell) => h("button", { type: "button", class: "plain", onclick: async () => {
+    const made = await api(`/v1/analysis/runs/${run.id}/exports`, { method: "POST", body: { format } }).catch(failure);
+    if (made) cell.append(h("a", { class: "download", href: made.download_url }, `Download ${format}`));
+  } }, format.toUpperCase());
+  show(
+    h("h1", {}, "Analysis runs"), form,
+    h("table", { id: "runs" }, h("thead", {}, h("tr", {}, ["Period", "Status", "Calls", "Analysed", "Failed", "Quality", "Reports"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, runs.map((run) => {
+        const reports = h("td", {});
+        if (run.status === "completed" || run.status === "partial") reports.append(exportButton(run, "csv", reports), exportButton(run, "pdf", reports));
+        return h("tr", { class: "run-row", "data-id": run.id, "data-status": run.status },
+          h("td", {}, `${run.period_from} – ${run.period_to}`), h("td", {}, run.status), h("td", {}, run.calls_total),
+          h("td", {}, run.calls_analysed), h("td", {}, run.calls_failed),
+          h("td", {}, run.kpis && run.kpis.avg_quality != null ? run.kpis.avg_quality : "—"), reports);
+      }))),
+  );
+  // A run in progress is analysed in the API's background: look again shortly.
+  if (runs.some((run) => run.status === "pending" || run.status === "processing")) {
+    setTimeout(() => { if (location.hash.startsWith("#/analysis")) reload(); }, 1000);
+  }
+}
+
 // --- routing -------------------------------------------------------------------------------
 
 async function route() {
@@ -354,6 +395,7 @@ async function route() {
     if (parts[0] === "dashboard") return await dashboardPage(params);
     if (parts[0] === "configs") return await configsPage(params);
     if (parts[0] === "knowledge") return await knowledgePage();
+    if (parts[0] === "analysis") return await analysisPage();
     return await callsPage(params);
   } catch (error) { failure(error); }
 }
