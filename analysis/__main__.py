@@ -25,6 +25,7 @@ from db import migrate
 from db.errors import DatabaseError
 from db.pool import create_pool
 from db.startup import database
+from metrics import start_metrics_server
 
 log = logging.getLogger("analysis")
 
@@ -32,7 +33,13 @@ log = logging.getLogger("analysis")
 async def _work(settings: Settings, dsn: str, args: argparse.Namespace) -> int:
     analyser = build.analyser(settings)
     pool = await create_pool(dsn, min_size=1, max_size=4)
+    served = None
     try:
+        if settings.analysis_metrics_port is not None:
+            served = await start_metrics_server(settings.analysis_metrics_host,
+                                                settings.analysis_metrics_port)
+            log.info("serving /metrics on %s:%s", settings.analysis_metrics_host,
+                     settings.analysis_metrics_port)
         worker = Worker(pool, analyser, build.worker_options(settings))
         log.info("analysis worker %s with the %s analyser", worker.options.name, analyser.name)
         if args.once:
@@ -44,6 +51,8 @@ async def _work(settings: Settings, dsn: str, args: argparse.Namespace) -> int:
         await worker.run(stop)
         return 0
     finally:
+        if served is not None:
+            await served.cleanup()
         await analyser.aclose()
         await pool.close()
 

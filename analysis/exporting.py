@@ -1,7 +1,9 @@
 """`python -m analysis export` and `cleanup`: write a run's report to a file and track it in
 analysis_exports with an expiry; delete the expired ones, file and row.
 
-`write_export` is the one place an export is written (an audit row belongs there)."""
+`write_export` is the one place an export is written: it records the export and its audit_log
+row (action `export`: who, which run, how many calls, the format; never a caller's data) in one
+transaction."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import asyncpg
 from analysis.reports.csv_report import render_csv
 from analysis.reports.data import report_data
 from analysis.reports.pdf_report import render_pdf
+from db import audit
 from db.analysis import exports
 from db.analysis.exports import Export
 
@@ -32,12 +35,20 @@ def _write(out: Path, content: bytes) -> str:
 
 
 async def write_export(conn: asyncpg.Connection, *, run_id: uuid.UUID, format: str, out: Path,
-                       keep_days: int) -> Export:
+                       keep_days: int, actor: str | None = None) -> Export:
+    """Write the run's report to `out` and record it; `actor` (default: the OS user and host)
+    is who the audit row names."""
     data = await report_data(conn, run_id=run_id)
     content = await asyncio.to_thread(RENDERERS[format], data)
     path = await asyncio.to_thread(_write, out, content)
-    export = await exports.record_export(conn, run_id=run_id, format=format, path=path,
-                                         size_bytes=len(content), keep_days=keep_days)
+    async with conn.transaction():
+        export = await exports.record_export(conn, run_id=run_id, format=format, path=path,
+                                             size_bytes=len(content), keep_days=keep_days)
+        await audit.record(conn, actor=actor or audit.system_actor(), action=audit.EXPORT,
+                           organization_id=data.run.organization_id, subject=f"analysis_run:{run_id}",
+                           row_count=len(data.rows),
+                           details={"export_id": str(export.id), "format": format,
+                                    "size_bytes": len(content)})
     log.info("wrote the %s report of run %s (%s bytes)", format, run_id, len(content))
     return export
 

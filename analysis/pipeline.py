@@ -8,16 +8,22 @@ happen when a call is analysed, atomically with it (an outbox `call.analyzed` ev
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
 from analysis.analyser import Analyser, analyse_call
-from db.analysis import analyses
+from analysis.privacy import redacted
+from db.analysis import analyses, owners
 from db.analysis.analyses import Analysis
 from db.analysis.facts import CallFacts
+from db.analysis.owners import CallOwner
+from db.outbound import outbox
+from db.privacy.redaction import Redactor
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class Attempt:
     call_id: uuid.UUID
     analysis: Analysis | None = None
     error: str | None = None
+    seconds: float = 0.0  # how long the analyser took
 
 
 async def analyse_batch(analyser: Analyser, batch: Sequence[CallFacts], *, concurrency: int) -> list[Attempt]:
@@ -35,15 +42,56 @@ async def analyse_batch(analyser: Analyser, batch: Sequence[CallFacts], *, concu
 
     async def one(facts: CallFacts) -> Attempt:
         async with limit:
+            started = time.monotonic()
             try:
-                return Attempt(facts.call_id, analysis=await analyse_call(analyser, facts))
+                analysis = await analyse_call(analyser, facts)
             except Exception as exc:  # noqa: BLE001 - any failure of one call is kept as its error
-                return Attempt(facts.call_id, error=f"{type(exc).__name__}: {exc}")
+                return Attempt(facts.call_id, error=f"{type(exc).__name__}: {exc}",
+                               seconds=time.monotonic() - started)
+            return Attempt(facts.call_id, analysis=analysis, seconds=time.monotonic() - started)
 
     return list(await asyncio.gather(*(one(facts) for facts in batch)))
 
 
+def _as_stored(analysis: Analysis, owner: CallOwner | None,
+               redactors: dict[str, Redactor]) -> Analysis:
+    """The analysis as its organisation stores it: redacted when it has redact_pii on."""
+    if owner is None or not owner.redact_pii:
+        return analysis
+    return redacted(analysis, redactors.setdefault(owner.country, Redactor(region=owner.country)))
+
+
+def analyzed_event(analysis: Analysis, owner: CallOwner, version: int) -> dict[str, Any]:
+    """The `call.analyzed` payload: what was stored (redacted when the organisation redacts)."""
+    return {
+        "call_id": str(analysis.call_id), "session_id": owner.session_id,
+        "location_id": str(owner.location_id) if owner.location_id else None,
+        "version": version, "status": analysis.status, "analyser": analysis.analyser,
+        "model": analysis.model_used, "prompt_version": analysis.prompt_version,
+        "summary": analysis.summary, "intent": analysis.intent,
+        "journey_stage": analysis.journey_stage, "sentiment": analysis.sentiment,
+        "outcome": analysis.outcome, "success": analysis.success,
+        "success_reason": analysis.success_reason, "quality": analysis.agent_quality,
+        "confidence": analysis.confidence, "fields": analysis.extraction,
+        "follow_ups": analysis.follow_ups,
+    }
+
+
 async def complete(conn: asyncpg.Connection, batch: Sequence[Analysis]) -> dict[uuid.UUID, int]:
-    """Store the analyses as their calls' current ones, each a new version; returns the version
-    per call. The caller owns the transaction."""
-    return await analyses.save(conn, analyses=batch)
+    """Store the analyses as their calls' current ones, each a new version (redacted for an
+    organisation with redact_pii on), and write a `call.analyzed` event to the outbox for each
+    call that belongs to an organisation; returns the version per call. The caller owns the
+    transaction: the analyses and their events commit, or roll back, together."""
+    if not batch:
+        return {}
+    owner_of = await owners.owners(conn, call_ids=[a.call_id for a in batch])
+    redactors: dict[str, Redactor] = {}
+    stored = [_as_stored(a, owner_of.get(a.call_id), redactors) for a in batch]
+    versions = await analyses.save(conn, analyses=stored)
+    await outbox.enqueue_many(conn, events=[
+        (owner.organization_id, "call.analyzed", analyzed_event(a, owner, versions[a.call_id]),
+         f"call.analyzed:{a.call_id}:{versions[a.call_id]}")
+        for a in stored
+        # a call of no organisation has no endpoint to tell
+        if (owner := owner_of.get(a.call_id)) is not None and owner.organization_id is not None])
+    return versions

@@ -27,5 +27,9 @@ class Settings(DatabaseSettings):
     analysis_backoff_seconds: float = Field(30.0, ge=0)  # doubled after each failed attempt
     analysis_poll_seconds: float = Field(2.0, gt=0)
 
+    # Prometheus /metrics of `python -m analysis work` (unset: not served)
+    analysis_metrics_host: str = "127.0.0.1"
+    analysis_metrics_port: int | None = Field(None, ge=0, le=65535)
+
     # Exports: how long a written report is kept before `cleanup` deletes it
     analysis_export_days: int = Field(7, ge=0)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from analysis import metrics
 from analysis.analyser import Analyser
 from analysis.pipeline import Attempt, analyse_batch, complete
 from db.analysis import facts, jobs
@@ -34,16 +35,23 @@ class Worker:
         self.pool = pool
         self.analyser = analyser
         self.options = options
+        self.queue_gauge = metrics.QueueGauge()
+        self._moved = True  # jobs changed since the queue gauge was last read exactly
 
     async def process_batch(self) -> int:
         """Claim a batch of due jobs, analyse their calls, store the results; how many jobs were
         claimed (0: nothing is due)."""
         options = self.options
         async with self.pool.acquire() as conn:
+            await self.queue_gauge.refresh(conn)
             claimed = await jobs.claim(conn, limit=options.batch_size,
                                        lease_seconds=options.lease_seconds, worker=options.name)
             if not claimed:
+                # Once the queue runs dry, the gauge shows where the work ended.
+                await self.queue_gauge.refresh(conn, force=self._moved)
+                self._moved = False
                 return 0
+            self._moved = True
             loaded = await facts.load(conn, call_ids=[job.call_id for job in claimed])
         attempts = {a.call_id: a for a in await analyse_batch(
             self.analyser, loaded, concurrency=options.concurrency)}
@@ -60,6 +68,9 @@ class Worker:
                                               backoff_seconds=options.backoff_seconds)
                     log.warning("analysis job %s (call %s) attempt %s failed, now %s",
                                 job.id, job.call_id, job.attempts, status)
+        metrics.observe(self.analyser.name, (
+            (a.analysis.analyser if a.analysis else "", "done" if a.analysis else "failed", a.seconds)
+            for a in attempts.values()))
         log.info("analysed %s call(s), %s failed", len(done), len(claimed) - len(done))
         return len(claimed)
 

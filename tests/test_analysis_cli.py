@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from db import audit
 from db.analysis import analyses, exports
 from tests.analysis_helpers import make_call
 from tests.test_analysis_runs import DAYS, at
@@ -61,7 +62,8 @@ def brand_pixels(png: Path, *, top_mm: float, bottom_mm: float) -> int:
                if abs(band[i] - 13) < 30 and abs(band[i + 1] - 110) < 30 and abs(band[i + 2] - 153) < 30)
 
 
-async def test_run_then_csv_and_pdf_exports_then_cleanup(repo_root, db_dsn, pool, calls, tmp_path):
+async def test_run_then_csv_and_pdf_exports_then_cleanup(repo_root, db_dsn, pool, calls, tenant,
+                                                         tmp_path):
     lines = cli(repo_root, db_dsn, "run", "--from", DAYS[0].isoformat(), "--to", DAYS[2].isoformat())
     run_id = uuid.UUID(lines[-1])
     assert "run completed: 9 call(s)" in "\n".join(lines)
@@ -87,6 +89,12 @@ async def test_run_then_csv_and_pdf_exports_then_cleanup(repo_root, db_dsn, pool
         made = await exports.exports_of_run(conn, run_id=run_id)
         assert sorted(e.format for e in made) == ["csv", "pdf"]
         assert all(e.expires_at - e.created_at == timedelta(days=7) for e in made)
+        # Each export is audited: who, which run, how many calls; no caller's data.
+        audited = await audit.recent(conn, action=audit.EXPORT)
+        assert sorted(a.details["export_id"] for a in audited) == sorted(str(e.id) for e in made)
+        assert {(a.subject, a.row_count, a.organization_id) for a in audited} == {
+            (f"analysis_run:{run_id}", 9, tenant.organization_id)}
+        assert all(a.actor == audit.system_actor() for a in audited)
         await conn.execute("update analysis_exports set expires_at = now() - interval '1 minute' "
                            "where format = 'pdf'")
     assert cli(repo_root, db_dsn, "cleanup")[-1] == "deleted 1 expired export(s)"

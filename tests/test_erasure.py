@@ -1,25 +1,36 @@
-"""Erasure (python -m db erase): after a call like the demo's, the caller's number in any
+"""Erasure (python -m db erase): after a call like the demo's, analysed (its outbound events,
+a manager's run and its report, an analysis quoting the caller), the caller's number in any
 format (words included) and name are in no text or jsonb column of any table; the slot of the
-appointment stays, without the person; an audit row says how many rows changed."""
+appointment stays, without the person; the report file is gone; the analyses' categories and
+the KPIs stay; an audit row says how many rows changed."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from agent.call import Caller
 from agent.scripted import Step
+from analysis.exporting import write_export
+from analysis.pipeline import complete
+from analysis.rules import RulesAnalyser
+from analysis.runs import RunRequest, run_analysis
+from analysis.worker import Worker, WorkerOptions
+from db.analysis.analyses import Analysis
+from db.calls import calls
 from db.calls.webhook_events import insert_webhook_event
 from db.demo.seed import NEW_YORK_NUMBER
 from db.privacy.erasure import erase
 from db.privacy.patterns import person
 from db.privacy.redaction import DIGIT_WORDS
-from tests.clock import local, next_open_weekday
+from tests.clock import local, next_open_weekday, today
 from tests.harness import CALLER_NUMBER, open_text_call
+from tests.test_kpis import keyed
 
 pytestmark = pytest.mark.db
 
@@ -32,6 +43,12 @@ select c.table_name, c.column_name
   join information_schema.tables t using (table_schema, table_name)
  where c.table_schema = 'public' and t.table_type = 'BASE TABLE'
    and c.data_type in ('text', 'character varying', 'jsonb', 'json', 'ARRAY')
+"""
+
+
+CATEGORIES = """
+select call_id, version, analyser, intent, sentiment, success, agent_quality, quality_score
+  from call_analyses order by call_id
 """
 
 
@@ -84,18 +101,53 @@ async def demo_like_call(pool, recorder, tenant) -> tuple[str, str]:
     return session_id, other.desk.session_id
 
 
-async def test_erase_leaves_the_number_and_the_name_in_no_column(pool, recorder, tenant):
+async def analysed_and_reported(pool, tmp_path, session_id: str, other: str) -> Path:
+    """Both calls analysed by the offline analyser through the worker (each with its
+    call.analyzed event), a manager's run over them with its CSV report, then a newer version of
+    each analysis, as a model writes them, quoting the caller. Returns the report's path."""
+    assert await Worker(pool, RulesAnalyser(), WorkerOptions(poll_seconds=0.05)).drain() == 2
+    run = await run_analysis(pool, RulesAnalyser(), RunRequest(today() - timedelta(days=1),
+                                                               today() + timedelta(days=1)),
+                             batch_size=10, concurrency=2)
+    async with pool.acquire() as conn:
+        export = await write_export(conn, run_id=run.id, format="csv", out=tmp_path / "run.csv",
+                                    keep_days=7)
+        ids = [(await calls.get_call(conn, session_id=s)).id for s in (session_id, other)]
+        await complete(conn, [
+            Analysis(call_id=ids[0], status="completed", analyser="model", intent="book",
+                     sentiment="positive", success=True, agent_quality=9,
+                     summary=f"{NAME} booked a cleaning; call back on (212) 555-0188.",
+                     extraction={"name": NAME, "callback": CALLER_NUMBER},
+                     follow_ups=[f"Confirm with {NAME} on {SPOKEN}"],
+                     raw_reply=f'{{"summary": "{NAME} booked, {CALLER_NUMBER}"}}'),
+            Analysis(call_id=ids[1], status="completed", analyser="model", intent="other",
+                     sentiment="neutral", summary=f"Asked about her sister {NAME} on 212.555.0188.")])
+    return Path(export.path)
+
+
+async def test_erase_leaves_the_number_and_the_name_in_no_column(pool, recorder, tenant, tmp_path):
     session_id, other = await demo_like_call(pool, recorder, tenant)
+    report = await analysed_and_reported(pool, tmp_path, session_id, other)
     async with pool.acquire() as conn:
         before = await traces(conn)
         assert {"voice_messages.content", "voice_calls.transcript", "appointments.customer_phone",
                 "appointments.customer_name", "call_participants.attributes",
-                "webhook_events.payload", "call_events.payload"} <= set(before)
+                "webhook_events.payload", "call_events.payload", "outbound_events.payload",
+                "call_analyses.summary", "call_analysis_versions.raw_reply"} <= set(before)
+        analyzed = await conn.fetchval("select count(*) from outbound_events "
+                                       "where event_type = 'call.analyzed'")
+        assert analyzed == 2 * 3  # two calls: the worker's version, the run's, the model's
         slots = await conn.fetch("select starts_at, status from appointments order by starts_at")
+        kpis = keyed(await conn.fetch("select * from call_kpis_daily"))
+        categories = await conn.fetch(CATEGORIES)
 
         done = await erase(conn, person=person("212 555 0188", name=NAME), actor="test")
 
         assert await traces(conn) == []
+        assert done.rows["analysis_exports"] == 1 and not report.exists()
+        # The analyses keep what the KPIs read: categories, scores, versions; and so do the KPIs.
+        assert await conn.fetch(CATEGORIES) == categories
+        assert keyed(await conn.fetch("select * from call_kpis_daily")) == kpis
         assert done.calls == 1 and done.total > 0
         assert await conn.fetch("select starts_at, status from appointments order by starts_at") == slots
         kept = await conn.fetchrow("select status, total_tokens_used, caller_number, metadata "

@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from db.analysis import runs
 from db.errors import InvalidInput
 from db.pool import connect
 from db.privacy import policy
 from db.privacy.retention import run_retention
+from tests.test_kpis import keyed
 from webhooks.retention import retention_schedule
 
 pytestmark = pytest.mark.db
@@ -83,7 +85,7 @@ async def test_each_kind_leaves_after_its_period_and_a_second_run_does_nothing(c
     assert await state(conn, fresh) == fresh_before
     assert report.rows == {"failed_calls": 1, "calls": 1, "message_text": 2, "messages": 0,
                            "event_payloads": 1, "webhook_payloads": 4, "session_reports": 2,
-                           "recordings": 2, "analyses": 0, "spool_files": 0}
+                           "recordings": 2, "analyses": 0, "exports": 0, "spool_files": 0}
     again = await run_retention(conn, now=NOW)
     assert set(again.rows.values()) == {0}
 
@@ -180,5 +182,55 @@ def test_the_command_reports_per_kind_in_a_dry_run(db_dsn, repo_root, tmp_path):
         env={"DATABASE_URL": db_dsn, "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     counted = dict(line.split() for line in result.stdout.splitlines()[1:-1])
-    assert counted == {kind: "0" for kind in policy.KINDS if kind != "exports"}
+    assert counted == {kind: "0" for kind in policy.KINDS}
     assert "dry run: nothing changed" in result.stdout
+
+
+async def analysed(conn, call: uuid.UUID, *ages_days: int) -> None:
+    """Versions of the call's analysis written `ages_days` ago (oldest first); the last is current."""
+    for version, days in enumerate(ages_days, start=1):
+        at = NOW - timedelta(days=days)
+        await conn.execute("insert into call_analysis_versions (call_id, version, status, summary, "
+                           "raw_reply, created_at) values ($1, $2, 'completed', 'said 212-555-0143', "
+                           "'{\"summary\": \"said 212-555-0143\"}', $3)", call, version, at)
+        await conn.execute("update call_analyses set version = $2, created_at = $3, intent = 'book', "
+                           "raw_reply = 'reply' where call_id = $1", call, version, at)
+
+
+async def test_old_analyses_with_every_version_and_old_or_expired_exports_go(conn, tenant, tmp_path):
+    org = tenant.organization_id
+    await policy.set_policy(conn, organization_id=org, retention={"analyses": 60})
+    old = await old_call(conn, days=100, organization_id=org)
+    await analysed(conn, old, 95, 90)
+    mixed = await old_call(conn, days=100, organization_id=org)
+    await analysed(conn, mixed, 95, 5)  # re-analysed lately: the current version stays
+    fresh = await old_call(conn, days=10, organization_id=org)
+    await analysed(conn, fresh, 10)
+    run = await runs.create_run(conn, organization_id=org, location_id=None, config_version=None,
+                                period_from=NOW.date(), period_to=NOW.date(), filters={},
+                                analyser="rules")
+    files = {}
+    for name, created, expires in (("old", 40, -5), ("expired", 1, 1 / 24), ("kept", 1, -6)):
+        files[name] = tmp_path / f"{name}.csv"
+        files[name].write_text("call,intent\n")
+        await conn.execute(
+            "insert into analysis_exports (run_id, format, path, created_at, expires_at) "
+            "values ($1, 'csv', $2, $3, $4)", run.id, str(files[name]),
+            NOW - timedelta(days=created), NOW - timedelta(days=expires))
+
+    kpis = keyed(await conn.fetch("select * from call_kpis_daily"))
+    report = await run_retention(conn, now=NOW)
+
+    versions = "select call_id, version from call_analysis_versions order by call_id, version"
+    assert sorted(map(tuple, await conn.fetch(versions))) == sorted([(mixed, 2), (fresh, 1)])
+    current = "select call_id from call_analyses where raw_reply is not null"
+    assert {r["call_id"] for r in await conn.fetch(current)} == {mixed, fresh}
+    assert report.rows["analyses"] == 1 + 2 + 1  # old's current row and both versions, mixed's v1
+    assert report.rows["exports"] == 2
+    assert [p.name for p in files.values() if p.exists()] == ["kept.csv"]
+    assert await conn.fetchval("select count(*) from analysis_exports") == 1
+    # The calls themselves stay, and so do their KPIs.
+    assert await state(conn, old) is not None
+    assert keyed(await conn.fetch("select * from call_kpis_daily")) == kpis
+    again = await run_retention(conn, now=NOW)
+    assert again.rows["analyses"] == again.rows["exports"] == 0

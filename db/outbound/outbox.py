@@ -5,6 +5,7 @@ analysis), called by their writer inside its own transaction."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,11 @@ CONSTRAINTS = errors.constraints({
 ENQUEUE = "select outbound_enqueue($1, $2, $3::jsonb, $4)"
 
 
+def _check(event_type: str) -> None:
+    if event_type not in EVENT_TYPES:
+        raise InvalidInput(f"unknown event type {event_type!r}: one of {', '.join(EVENT_TYPES)}")
+
+
 @repository
 async def enqueue(
     conn: asyncpg.Connection,
@@ -35,6 +41,16 @@ async def enqueue(
 ) -> uuid.UUID | None:
     """Write one event to the outbox in the caller's transaction: it is sent if and only if that
     transaction commits. With `dedupe_key`, a second event with the same key is a no-op (None)."""
-    if event_type not in EVENT_TYPES:
-        raise InvalidInput(f"unknown event type {event_type!r}: one of {', '.join(EVENT_TYPES)}")
+    _check(event_type)
     return await conn.fetchval(ENQUEUE, organization_id, event_type, payload, dedupe_key)
+
+
+@repository
+async def enqueue_many(
+    conn: asyncpg.Connection, *, events: Sequence[tuple[uuid.UUID, str, dict[str, Any], str | None]]
+) -> None:
+    """`enqueue` for several events, (organization_id, event_type, payload, dedupe_key) each, in
+    one round trip (a writer of a batch: the analysis workers)."""
+    for _, event_type, _, _ in events:
+        _check(event_type)
+    await conn.executemany(ENQUEUE, events)

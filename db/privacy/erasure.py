@@ -7,9 +7,14 @@ transaction (counts only: never the number or the name):
   stay as anonymous shells, so call counts, durations, tokens and latency keep their history:
   caller number, room name, transcript, session report and recording go; message text and event
   payloads are emptied (an error's type stays, for the error-rate view); the caller's
-  participant rows lose identity, name and attributes; the call's analysis and LiveKit's
-  webhook payloads for its room are removed. Their appointments (cancelled ones too) keep their
-  slot, service and status, and lose the name, number, notes and reason.
+  participant rows lose identity, name and attributes; LiveKit's webhook payloads for its room
+  are removed. The call's analysis, every version of it and its rows in manager runs keep their
+  categories and scores (intent, sentiment, success, quality: the KPIs) and lose every free text
+  (summary, reasons, fields, follow-ups, the model's raw reply, errors). Outbound events about
+  their calls or their appointments keep only what identifies the event. Their appointments
+  (cancelled ones too) keep their slot, service and status, and lose the name, number, notes and
+  reason. Report files (analysis_exports) of a run that covered one of their calls, or a call
+  whose analysis mentions them, are deleted, file and row (after the commit; not in a dry run).
 * MENTIONS: every column where the person may be written down by someone else's call (a
   transcript, an event payload, a note), swept with the patterns of db.privacy.patterns: the
   number in any format or spoken as words, and the name; each occurrence becomes [ERASED].
@@ -20,7 +25,9 @@ jsonb column of every table, so a table missing from here fails it."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 
@@ -32,6 +39,15 @@ PLACEHOLDER = "[ERASED]"
 ERASED_NAME = "[erased]"
 
 FIND_CALLS = "select id, session_id from voice_calls where caller_number = any($1::text[])"
+
+# An analysis without its free text: what made it and what it found (the KPIs) stay.
+_ANONYMOUS_ANALYSIS = """
+update {table}
+   set summary = null, success_reason = null, quality_reasoning = null, extraction = '{{}}',
+       follow_ups = '[]', raw_reply = null, error = null
+ where call_id = any($1::uuid[])
+   and (summary, success_reason, quality_reasoning, extraction, follow_ups, raw_reply, error)
+       is distinct from (null, null, null, '{{}}'::jsonb, '[]'::jsonb, null, null)"""
 
 # (what, by, SQL): $1 is, by `by`, the person's call ids, their calls' session ids (room SIDs) or
 # their numbers as stored.
@@ -49,7 +65,20 @@ update call_events
    set payload = jsonb_strip_nulls(jsonb_build_object('erased', true,
                                                       'error_type', payload -> 'error_type'))
  where call_id = any($1::uuid[]) and not payload ? 'erased'"""),
-    ("call_analyses", "calls", "delete from call_analyses where call_id = any($1::uuid[])"),
+    ("call_analyses", "calls", _ANONYMOUS_ANALYSIS.format(table="call_analyses")),
+    ("call_analysis_versions", "calls", _ANONYMOUS_ANALYSIS.format(table="call_analysis_versions")),
+    ("analysis_run_calls", "calls", """
+update analysis_run_calls set error = null where call_id = any($1::uuid[]) and error is not null"""),
+    ("outbound_events", "calls", """
+update outbound_events
+   set payload = jsonb_build_object('erased', true, 'call_id', payload -> 'call_id')
+ where payload ->> 'call_id' = any($1::uuid[]::text[]) and not payload ? 'erased'"""),
+    ("outbound_events", "numbers", """
+update outbound_events
+   set payload = jsonb_strip_nulls(jsonb_build_object(
+           'erased', true, 'appointment_id', payload -> 'appointment_id',
+           'starts_at', payload -> 'starts_at', 'status', payload -> 'status'))
+ where payload ->> 'customer_phone' = any($1::text[])"""),
     ("webhook_events", "sessions", """
 update webhook_events set payload = '{"erased": true}', room_name = null, error = null
  where room_sid = any($1::text[]) and payload <> '{"erased": true}'"""),
@@ -67,6 +96,10 @@ update appointments
  where customer_phone = any($1::text[])"""),
 )
 
+_ANALYSIS_TEXT = (("summary", False), ("intent", False), ("outcome", False), ("extraction", True),
+                  ("success_reason", False), ("quality_reasoning", False), ("follow_ups", True),
+                  ("raw_reply", False), ("error", False))
+
 # table -> (column, is_jsonb): where anyone may have written the person down.
 MENTIONS: dict[str, tuple[tuple[str, bool], ...]] = {
     "voice_calls": (("caller_number", False), ("room_name", False), ("transcript", False),
@@ -76,11 +109,17 @@ MENTIONS: dict[str, tuple[tuple[str, bool], ...]] = {
                           ("attributes", True)),
     "voice_messages": (("content", False), ("metadata", True)),
     "call_events": (("payload", True),),
-    "call_analyses": (("summary", False), ("intent", False), ("outcome", False),
-                      ("extraction", True)),
+    "call_analyses": _ANALYSIS_TEXT,
+    "call_analysis_versions": _ANALYSIS_TEXT,
+    "analysis_run_calls": (("error", False),),
+    "analysis_runs": (("error", False), ("filters", True)),
+    "outbound_attempts": (("error", False),),
     "webhook_events": (("room_name", False), ("payload", True), ("error", False)),
     "appointments": (("customer_name", False), ("notes", False), ("cancellation_reason", False)),
     "audit_log": (("subject", False), ("details", True)),
+    # Issue 14's signed webhooks (call.* carry the caller's number): one not yet delivered goes
+    # out erased.
+    "outbound_events": (("payload", True),),
 }
 
 # The parameters of a sweep: $1 every pattern, $2 the placeholder, $3 the last four digits,
@@ -110,6 +149,22 @@ def _sweep(table: str, columns: tuple[tuple[str, bool], ...]) -> str:
 
 
 SWEEPS = tuple((table, _sweep(table, columns)) for table, columns in MENTIONS.items())
+
+# Report files cannot be swept: the exports of a run that covered one of the person's calls ($9)
+# or a call whose analysis (the version the run made) mentions them go, file and row. Run before
+# the steps above change what it reads.
+_RUN_TEXT = ("concat_ws(' ', v.summary, v.success_reason, v.quality_reasoning, v.extraction::text,"
+             " v.follow_ups::text, v.raw_reply)")
+DOOMED_EXPORTS = f"""
+delete from analysis_exports e
+ where e.run_id in (
+       select rc.run_id from analysis_run_calls rc where rc.call_id = any($9::uuid[])
+       union
+       select rc.run_id from analysis_run_calls rc
+         join call_analysis_versions v on v.call_id = rc.call_id and v.version = rc.version
+        where {_mentions(_RUN_TEXT)})
+   and cardinality($1::text[]) > 0 and $2::text is not null  -- the sweep's own ($1, $2): typed
+returning e.path"""
 
 
 @dataclass
@@ -145,13 +200,15 @@ async def erase(conn: asyncpg.Connection, *, person: Person, actor: str,
             sessions = [r["session_id"] for r in found]
             report.calls = len(ids)
             keys = {"calls": ids, "sessions": sessions, "numbers": list(person.numbers)}
+            sweep = (list(person.patterns), PLACEHOLDER, person.national[-4:], person.digits,
+                     list(person.word_hints), person.words, list(person.name_hints) or ["%"],
+                     person.name)
+            files = [r["path"] for r in await conn.fetch(DOOMED_EXPORTS, *sweep, ids)]
+            report.rows["analysis_exports"] = len(files)
             for what, by, sql in OWNED:
-                report.rows[what] = _count(await conn.execute(sql, keys[by]))
+                report.rows[what] = report.rows.get(what, 0) + _count(await conn.execute(sql, keys[by]))
             for table, sql in SWEEPS:
-                changed = _count(await conn.execute(
-                    sql, list(person.patterns), PLACEHOLDER, person.national[-4:], person.digits,
-                    list(person.word_hints), person.words, list(person.name_hints) or ["%"],
-                    person.name))
+                changed = _count(await conn.execute(sql, *sweep))
                 if changed:
                     report.rows[f"mentions:{table}"] = changed
             if dry_run:
@@ -161,6 +218,12 @@ async def erase(conn: asyncpg.Connection, *, person: Person, actor: str,
                                        details={"calls": report.calls, "rows": report.rows})
             report.audit_id = entry.id
     except _DryRun:
-        pass
+        return report
+    await asyncio.to_thread(_unlink, files)
     return report
+
+
+def _unlink(paths: list[str]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
 

@@ -24,8 +24,8 @@ KINDS: dict[str, tuple[int, str]] = {
     "webhook_payloads": (30, "received LiveKit webhooks are deleted"),
     "session_reports": (90, "LiveKit's session report is removed from the call"),
     "recordings": (90, "the recording URL is removed (seed 001: delete after 90 days)"),
-    "analyses": (730, "the call's analysis is deleted"),
-    "exports": (30, "exported files are deleted (issue 13's exports)"),
+    "analyses": (730, "the call's analysis and each version of it (raw reply included) are deleted"),
+    "exports": (30, "analysis exports are deleted, file and row (also once past their own expiry)"),
     "spool_files": (30, "dead-letter files of the recorder's spool folder are deleted"),
 }
 

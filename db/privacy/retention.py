@@ -11,6 +11,7 @@ KPIs keep their history: the messages keep their timing and tokens, the call its
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -45,22 +46,27 @@ class Rule:
     change: str = "delete"
     pending: str = "true"
     join: str = ""  # how `org` reaches the call (alias c), for a table that has no org column
+    due: str = ""  # rows that go whatever their age (an export past its own expiry)
+    files: str = ""  # a column naming a file that goes with its row
+    then: Rule | None = None  # the same kind of data in another table, applied after this one
 
     def _doomed(self, limit: bool) -> str:
         return f"""
 select t.{self.key} as k from {self.table} t {self.join}
   left join organizations o on o.id = {self.org}
- where t.{self.age} < $1::timestamptz
+ where (t.{self.age} < $1::timestamptz
                       - make_interval(days => coalesce((o.retention ->> '{self.kind}')::int, $2::int))
    -- the shortest period of any organisation, computed once: lets an index on age find the rows
    and t.{self.age} < (select $1::timestamptz - make_interval(days => least(
            $2::int, min((retention ->> '{self.kind}')::int))) from organizations)
+   {f"or {self.due}" if self.due else ""})
    and {self.pending}
 {"limit $3 for update of t skip locked" if limit else ""}"""
 
     @property
     def count_sql(self) -> str:
-        return f"select count(*) from ({self._doomed(False)}) doomed"
+        own = f"select count(*) from ({self._doomed(False)}) doomed"
+        return f"select ({own}) + ({self.then.count_sql})" if self.then else own
 
     @property
     def batch_sql(self) -> str:
@@ -87,7 +93,15 @@ RULES: tuple[Rule, ...] = (
          change="session_report = null", pending="t.session_report is not null"),
     Rule("recordings", "voice_calls", "id", "started_at", "t.organization_id",
          change="recording_url = null", pending="t.recording_url is not null"),
-    Rule("analyses", "call_analyses", "call_id", "created_at", "c.organization_id", join=_BY_CALL),
+    # The current analysis, then every version of it (summary, fields, the model's raw reply) by
+    # each one's age; that table's key is (call_id, version): a row is named by its ctid.
+    Rule("analyses", "call_analyses", "call_id", "created_at", "c.organization_id", join=_BY_CALL,
+         then=Rule("analyses", "call_analysis_versions", "ctid", "created_at", "c.organization_id",
+                   join=_BY_CALL)),
+    # A run's report files: past the period, or past the expiry they were written with.
+    Rule("exports", "analysis_exports", "id", "created_at", "c.organization_id",
+         join="left join analysis_runs c on c.id = t.run_id", due="t.expires_at <= $1::timestamptz",
+         files="path"),
 )
 
 # message_text: calls whose text is past its period and not yet redacted.
@@ -120,11 +134,19 @@ async def _batches(conn: asyncpg.Connection, rule: Rule, now: datetime, batch: i
     total = 0
     while True:
         async with conn.transaction():
-            status = await conn.execute(rule.batch_sql, now, DEFAULTS[rule.kind], batch)
-        changed = int(status.rsplit(" ", 1)[-1])
+            if rule.files:
+                paths = [r[0] for r in await conn.fetch(
+                    f"{rule.batch_sql} returning t.{rule.files}", now, DEFAULTS[rule.kind], batch)]
+                # Unlinked with the rows: a failed commit leaves rows naming missing files, which
+                # the next run deletes; never a file no row names.
+                await asyncio.to_thread(_unlink, paths)
+                changed = len(paths)
+            else:
+                status = await conn.execute(rule.batch_sql, now, DEFAULTS[rule.kind], batch)
+                changed = int(status.rsplit(" ", 1)[-1])
         total += changed
         if changed < batch:
-            return total
+            return total + (await _batches(conn, rule.then, now, batch) if rule.then else 0)
 
 
 async def _redact_texts(conn: asyncpg.Connection, now: datetime, batch: int) -> int:
@@ -151,6 +173,11 @@ async def _redact_texts(conn: asyncpg.Connection, now: datetime, batch: int) -> 
         total += len(claimed)
         if len(claimed) < batch:
             return total
+
+
+def _unlink(paths: list[str]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
 
 
 def _old_files(folder: Path, days: int, now: datetime) -> list[Path]:
