@@ -26,7 +26,6 @@ from analysis.runs import RunRequest, finish_analysis, start_analysis
 from analysis.settings import Settings as AnalysisSettings
 from api.auth import Reader, Writer, as_service
 from api.problems import PROBLEM_RESPONSES, ApiProblem
-from db import audit
 from db.analysis import listing, runs
 from db.analysis.runs import Run
 from db.desk import locations, organizations
@@ -117,14 +116,10 @@ async def create_export(caller: Writer, run_id: uuid.UUID, body: NewExport, requ
     settings: AnalysisSettings = _settings(request)
     out = request.app.state.settings.export_dir / f"{run_id}-{uuid.uuid4().hex[:12]}.{body.format}"
     async with as_service(caller) as conn:
+        # write_export records the export and its audit_log row (issue 16) in one transaction,
+        # naming the key's member.
         export = await write_export(conn, run_id=run_id, format=body.format, out=out,
-                                    keep_days=settings.analysis_export_days)
-    # Issue 16: the export is audited as the key's member. (Once write_export records its own
-    # audit row with an `actor`, pass actor=caller.actor above and drop this one.)
-    await audit.record(caller.conn, actor=caller.actor, action=audit.EXPORT, row_count=run.calls_total,
-                       organization_id=caller.organization_id, subject=f"analysis_run:{run_id}",
-                       details={"export_id": str(export.id), "format": body.format,
-                                "size_bytes": export.size_bytes})
+                                    keep_days=settings.analysis_export_days, actor=caller.actor)
     return _export_out(export)
 
 
