@@ -89,28 +89,43 @@ def _status(run: Run) -> str:
     return "partial" if run.calls_analysed else "failed"
 
 
-async def run_analysis(pool: asyncpg.Pool, analyser: Analyser, request: RunRequest, *,
-                       batch_size: int = 200, concurrency: int = 8) -> Run:
-    """Create, process and finish a run; returns it as it ended."""
-    async with pool.acquire() as conn:
-        scope = await resolve_scope(conn, request)
-        tz = ZoneInfo(scope.timezone)
-        start = datetime.combine(request.period_from, time(), tz)
-        end = datetime.combine(request.period_to + timedelta(days=1), time(), tz)
-        filters = {"from": request.period_from.isoformat(), "to": request.period_to.isoformat(),
-                   "organization": request.organization_slug, "location": request.location_slug,
-                   "config_version": request.config_version, "timezone": scope.timezone}
-        run = await runs.create_run(
-            conn, organization_id=scope.organization_id, location_id=scope.location_id,
-            config_version=request.config_version, period_from=request.period_from,
-            period_to=request.period_to, filters=filters, analyser=analyser.name)
-        call_ids = await runs.calls_in_period(
-            conn, organization_id=scope.organization_id, start=start, end=end,
-            location_id=scope.location_id, config_version=request.config_version)
-        await runs.start_run(conn, run_id=run.id, calls_total=len(call_ids))
+@dataclass(frozen=True)
+class StartedRun:
+    run: Run
+    scope: Scope
+    call_ids: list[uuid.UUID]
+
+
+async def start_analysis(conn: asyncpg.Connection, analyser: Analyser, request: RunRequest) -> StartedRun:
+    """Create the run with its filters and the calls of its period, and mark it processing (in
+    the caller's transaction, if it has one: the run's work must start after it commits)."""
+    scope = await resolve_scope(conn, request)
+    tz = ZoneInfo(scope.timezone)
+    start = datetime.combine(request.period_from, time(), tz)
+    end = datetime.combine(request.period_to + timedelta(days=1), time(), tz)
+    filters = {"from": request.period_from.isoformat(), "to": request.period_to.isoformat(),
+               "organization": request.organization_slug, "location": request.location_slug,
+               "config_version": request.config_version, "timezone": scope.timezone}
+    run = await runs.create_run(
+        conn, organization_id=scope.organization_id, location_id=scope.location_id,
+        config_version=request.config_version, period_from=request.period_from,
+        period_to=request.period_to, filters=filters, analyser=analyser.name)
+    call_ids = await runs.calls_in_period(
+        conn, organization_id=scope.organization_id, start=start, end=end,
+        location_id=scope.location_id, config_version=request.config_version)
+    await runs.start_run(conn, run_id=run.id, calls_total=len(call_ids))
+    run = await runs.get_run(conn, run_id=run.id)
     log.info("analysis run %s: %s call(s)", run.id, len(call_ids))
+    return StartedRun(run, scope, call_ids)
+
+
+async def finish_analysis(pool: asyncpg.Pool, analyser: Analyser, started: StartedRun, *,
+                          batch_size: int = 200, concurrency: int = 8) -> Run:
+    """Analyse a started run's calls, compute its KPIs and end it; returns it as it ended."""
+    run, scope = started.run, started.scope
     try:
-        await _analyse(pool, analyser, run, call_ids, batch_size=batch_size, concurrency=concurrency)
+        await _analyse(pool, analyser, run, started.call_ids, batch_size=batch_size,
+                       concurrency=concurrency)
         async with pool.acquire() as conn:
             figures = await kpis.run_kpis(conn, run_id=run.id, timezone=scope.timezone)
             counted = await runs.get_run(conn, run_id=run.id)
@@ -121,3 +136,12 @@ async def run_analysis(pool: asyncpg.Pool, analyser: Analyser, request: RunReque
             await runs.finish_run(conn, run_id=run.id, status="failed",
                                   error=f"{type(exc).__name__}: {exc}"[:1000])
         raise
+
+
+async def run_analysis(pool: asyncpg.Pool, analyser: Analyser, request: RunRequest, *,
+                       batch_size: int = 200, concurrency: int = 8) -> Run:
+    """Create, process and finish a run; returns it as it ended (the CLI's run; the admin API
+    starts one and finishes it in the background)."""
+    async with pool.acquire() as conn:
+        started = await start_analysis(conn, analyser, request)
+    return await finish_analysis(pool, analyser, started, batch_size=batch_size, concurrency=concurrency)

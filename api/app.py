@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import console, problems
 from api.ratelimit import RateLimiter
-from api.routes import account, calls, configs, knowledge, places
+from api.routes import account, analysis_runs, calls, configs, knowledge, kpis, places
 from api.settings import ApiSettings
 
 access_log = logging.getLogger("api.access")
@@ -33,8 +33,7 @@ def create_app(*, pool: asyncpg.Pool, settings: ApiSettings) -> FastAPI:
     app.state.limiter = RateLimiter(per_minute=settings.rate_limit_per_minute,
                                     burst=settings.rate_limit_burst)
     v1 = APIRouter(prefix="/v1", responses=problems.PROBLEM_RESPONSES)
-    # A new resource (issue 13's analysis runs, issue 14's KPI views) is one more module here.
-    for module in (calls, configs, knowledge, places, account):
+    for module in (calls, configs, knowledge, places, kpis, analysis_runs, account):
         v1.include_router(module.router)
     app.include_router(v1)
     console.install(app)

@@ -16,6 +16,7 @@ import json
 import math
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -49,6 +50,11 @@ class Caller:
     def organization_id(self) -> uuid.UUID:
         return self.key.organization_id
 
+    @property
+    def actor(self) -> str:
+        """Who audit_log rows name: the key's service member (sql/0017 lets it write only that)."""
+        return f"member:{self.key.user_id}"
+
 
 def csrf_token(secret: str) -> str:
     """The CSRF token of a console session: derived from its key, so the server keeps no state."""
@@ -67,6 +73,21 @@ def _secret(request: Request, credentials: HTTPAuthorizationCredentials | None) 
         if not hmac.compare_digest(sent, csrf_token(secret)):
             raise ApiProblem(403, "missing or wrong CSRF token")
     return secret
+
+
+# SET LOCAL ROLE NONE: back to the connection's own role (the tables' owner) until ACT_AS again.
+AS_SERVICE = "select set_config('role', 'none', true)"
+
+
+@asynccontextmanager
+async def as_service(caller: Caller) -> AsyncIterator[asyncpg.Connection]:
+    """The request's connection as the service itself, for work members may ask for but not do
+    with their own rights (an analysis run's rows, an export's record): check what the caller
+    may see under RLS first. Still the request's transaction; back under RLS afterwards (after an
+    error the transaction is rolled back as a whole, so there is nothing to switch back)."""
+    await caller.conn.execute(AS_SERVICE)
+    yield caller.conn
+    await caller.conn.execute(ACT_AS, claims(caller.key))
 
 
 def claims(key: ApiKey) -> str:

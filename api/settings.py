@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,3 +20,6 @@ class ApiSettings(BaseSettings):
     cors_origins: list[str] = []
     # Mark the console's cookies Secure (set it behind HTTPS).
     cookie_secure: bool = False
+    # Where analysis reports made through the API are written (tracked in analysis_exports; kept
+    # ANALYSIS_EXPORT_DAYS, then `python -m analysis cleanup` deletes them).
+    export_dir: Path = Path(".data/analysis-exports")

@@ -191,7 +191,7 @@ async def main() -> None:
         server, admin_dsn = None, os.environ.get("DATABASE_URL")
         if not admin_dsn:
             server = EmbeddedPostgres(Path(tmp) / "pg", fsync=False).start()
-            admin_dsn = server.dsn
+            admin_dsn = server.admin_dsn  # creates a database: the superuser
         name = f"bench_api_{os.getpid()}"
         admin = await asyncpg.connect(admin_dsn)
         await admin.execute(f"create database {name}")

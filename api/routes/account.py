@@ -88,7 +88,8 @@ async def list_appointments(
 
 @router.get("/dashboard", response_model=Dashboard, summary="Calls, conversion, containment, latency")
 async def dashboard(caller: Reader, days: Annotated[int, Query(ge=1, le=366)] = 30) -> Dashboard:
-    # issue 14: call_kpis_daily can answer the rates once it lands (same shape).
+    # A rolling window of N x 24 hours over every call (open ones too), rates over all calls; the
+    # rollup's figures (local days, closed calls, rates over answered ones) are /v1/kpis/daily.
     until = datetime.now(UTC)
     since = until - timedelta(days=days)
     found = await figures.dashboard(caller.conn, organization_id=caller.organization_id, since=since,

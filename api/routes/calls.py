@@ -13,14 +13,16 @@ from pydantic import BaseModel, Field
 from api import pagination
 from api.auth import Reader
 from api.problems import ApiProblem
-from db.calls import browse, events, messages, participants
+from db import audit
+from db.calls import browse, events, kpi_views, messages, participants
 from db.calls.browse import Analysis, CallFilters, CallSummary, TouchedAppointment
+from db.calls.kpi_views import CallCost
 from db.desk.phone import normalize_phone
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 
 CallStatus = Literal["pending", "active", "completed", "failed", "abandoned"]
-Sentiment = Literal["positive", "neutral", "negative", "mixed"]
+Sentiment = Literal["positive", "neutral", "negative", "friction", "mixed"]  # sql/0011 adds friction
 
 
 class CallPage(BaseModel):
@@ -71,7 +73,8 @@ class CallDetail(BaseModel):
     analysis: Analysis | None
     appointments: list[TouchedAppointment]
     recording_url: str | None
-    # issue 14: `cost` from the call_costs view joins here (one more field, one more query).
+    cost: CallCost | None = Field(description="issue 14's call_costs row: a part no price covers is null, "
+                                              "and so is the total (`unpriced` names it)")
 
 
 Limit = Annotated[int, Query(ge=1, le=200)]
@@ -121,7 +124,10 @@ async def _summary(caller: Reader, call_id: uuid.UUID) -> CallSummary:
 async def get_call(caller: Reader, call_id: uuid.UUID) -> CallDetail:
     summary = await _summary(caller, call_id)
     conn, session_id = caller.conn, summary.session_id
-    # issue 16 (audit_log): record this read of a call's detail here, in the same transaction.
+    # Issue 16: each read of a call's detail is audited, in the request's transaction (the
+    # subject is the call's id: no caller data).
+    await audit.record(conn, actor=caller.actor, action=audit.CALL_READ, row_count=1,
+                       organization_id=caller.organization_id, subject=f"call:{call_id}")
     return CallDetail(
         call=summary,
         participants=[Participant.model_validate(p, from_attributes=True)
@@ -133,6 +139,7 @@ async def get_call(caller: Reader, call_id: uuid.UUID) -> CallDetail:
         analysis=await browse.get_analysis(conn, call_id=call_id),
         appointments=await browse.appointments_touched(conn, call_id=call_id),
         recording_url=summary.recording_url,
+        cost=await kpi_views.call_cost(conn, call_id=call_id),
     )
 
 

@@ -47,7 +47,7 @@ class ConfigDiff(BaseModel):
     fields: list[FieldDiff]
 
 
-async def _config(caller: Reader, config_id: uuid.UUID) -> AgentConfig:
+async def find_config(caller: Reader, config_id: uuid.UUID) -> AgentConfig:
     found = await caller.conn.fetchrow(configs.GET_CONFIG, config_id)
     if found is None:
         raise ApiProblem(404, f"no configuration with id {config_id}")
@@ -63,29 +63,30 @@ async def list_configs(caller: Reader, location_id: uuid.UUID | None = None) -> 
 @router.get("/diff", response_model=ConfigDiff, summary="What changed from one version to another")
 async def diff(caller: Reader, old: Annotated[uuid.UUID, Query(alias="from")],
                new: Annotated[uuid.UUID, Query(alias="to")]) -> ConfigDiff:
-    before, after = await _config(caller, old), await _config(caller, new)
+    before, after = await find_config(caller, old), await find_config(caller, new)
     return ConfigDiff(old=before, new=after, fields=diff_configs(before, after))
 
 
 @router.get("/{config_id}", response_model=AgentConfig, summary="One version")
 async def get_config(caller: Reader, config_id: uuid.UUID) -> AgentConfig:
-    return await _config(caller, config_id)
+    return await find_config(caller, config_id)
 
 
 @router.post("", response_model=AgentConfig, status_code=201, summary="A new version of a scope")
 async def create_config(caller: Writer, body: NewConfig) -> AgentConfig:
     return await configs.create_config(
         caller.conn, organization_id=caller.organization_id, created_by=caller.key.user_id,
-        **body.model_dump())
+        actor=caller.actor, **body.model_dump())
 
 
 @router.post("/{config_id}/activate", response_model=AgentConfig, summary="Make a version the active one")
 async def activate(caller: Writer, config_id: uuid.UUID) -> AgentConfig:
-    await _config(caller, config_id)  # 404 for a version the caller cannot see
-    return await configs.activate_config(caller.conn, config_id=config_id)
+    await find_config(caller, config_id)  # 404 for a version the caller cannot see
+    return await configs.activate_config(caller.conn, config_id=config_id, actor=caller.actor)
 
 
 @router.post("/rollback", response_model=AgentConfig, summary="Activate an older version of a scope")
 async def rollback(caller: Writer, body: Rollback) -> AgentConfig:
     return await configs.rollback_config(caller.conn, organization_id=caller.organization_id,
-                                         location_id=body.location_id, to_version=body.to_version)
+                                         location_id=body.location_id, to_version=body.to_version,
+                                         actor=caller.actor)

@@ -126,7 +126,8 @@ async def world(admin_dsn: str, template_dsn: str) -> AsyncIterator[World]:
 
 @pytest.fixture(scope="module")
 def api_server(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
-    server = ApiProcess(world.dsn, tmp_path_factory.mktemp("api") / "api.log",
+    folder = tmp_path_factory.mktemp("api")
+    server = ApiProcess(world.dsn, folder / "api.log", API_EXPORT_DIR=str(folder / "exports"),
                         API_RATE_LIMIT_BURST="100000", API_RATE_LIMIT_PER_MINUTE="1000000")
     yield server
     server.stop()

@@ -45,6 +45,9 @@ const fmt = {
   ms: (value) => (value === null || value === undefined ? "—" : `${Math.round(value)} ms`),
   pct: (part, whole) => (whole ? `${Math.round((100 * part) / whole)}%` : "—"),
   dur: (s) => (s === null || s === undefined ? "—" : `${Math.floor(s / 60)}m ${s % 60}s`),
+  // null is "not known" (usage no price covers), never zero
+  money: (value, currency) => (value === null || value === undefined ? "not priced" : `${value.toFixed(4)} ${currency || ""}`),
+  rate: (value) => (value === null || value === undefined ? "—" : `${Math.round(100 * value)}%`),
 };
 
 function show(...nodes) {
@@ -149,6 +152,15 @@ function legend() {
   }));
 }
 
+function costCard(cost) {
+  if (!cost) return h("div", { class: "card", id: "cost" }, h("strong", {}, "Cost"), h("p", { class: "muted" }, "No cost."));
+  const parts = ["stt", "llm", "tts", "telephony", "analysis"];
+  return h("div", { class: "card", id: "cost" }, h("strong", {}, `Cost: ${fmt.money(cost.total, cost.currency)}`),
+    parts.map((p) => h("div", {}, `${p.toUpperCase()}: ${fmt.money(cost[p], cost.currency)}`)),
+    h("div", {}, `Per agent turn: ${fmt.money(cost.cost_per_turn, cost.currency)}`),
+    cost.unpriced ? h("div", { class: "muted" }, `Unpriced: ${cost.unpriced.join(", ")}`) : []);
+}
+
 async function callPage(id) {
   const detail = await api(`/v1/calls/${encodeURIComponent(id)}`);
   const call = detail.call;
@@ -171,7 +183,8 @@ async function callPage(id) {
         detail.appointments.length ? detail.appointments.map((a) => h("div", {},
           `${a.made_by_this_call ? "Booked" : "Changed"}: ${a.service} at ${a.location}, ` +
           `${new Date(a.starts_at).toLocaleString()} (${a.status})${a.provider ? " with " + a.provider : ""}`))
-          : h("p", { class: "muted" }, "None."))),
+          : h("p", { class: "muted" }, "None.")),
+      costCard(detail.cost)),
     h("h2", {}, "Latency per turn"), legend(),
     h("div", { class: "card", id: "latency" }, timed.length ? Charts.latency(timed) : h("p", { class: "muted" }, "No latency figures.")),
     h("h2", {}, "Transcript"),
@@ -192,9 +205,28 @@ function rateTable(id, rows) {
       h("td", {}, fmt.pct(r.booked, r.calls)), h("td", {}, fmt.pct(r.contained, r.calls))))));
 }
 
+// The KPI rollup's days (issue 14) summed: counts add; rates are re-derived from the counts;
+// the cost per call only when every day of it was priced.
+function rollupCard(rows) {
+  const sum = (key) => rows.reduce((total, r) => total + r[key], 0);
+  const calls = sum("calls"), answered = sum("answered");
+  const priced = rows.every((r) => r.cost_per_call !== null);
+  const cost = priced && calls ? rows.reduce((t, r) => t + r.cost_per_call * r.calls, 0) / calls : null;
+  const overAnswered = (key) => (answered ? rows.reduce((t, r) => t + (r[key] || 0) * r.answered, 0) / answered : null);
+  return h("div", { class: "card", id: "kpi-rollup" }, h("strong", {}, "KPI rollup"),
+    h("div", {}, `Calls ${calls} · answered ${answered} · transferred ${sum("transferred")} · abandoned ${sum("abandoned")}`),
+    h("div", {}, `Containment ${fmt.rate(overAnswered("containment_rate"))} · booking conversion ${fmt.rate(overAnswered("booking_conversion"))}`),
+    h("div", {}, `Bookings ${sum("bookings")} · reschedules ${sum("reschedules")} · cancellations ${sum("cancellations")}`),
+    h("div", {}, `Cost per call: ${fmt.money(cost, "USD")}${sum("unpriced_calls") ? ` (${sum("unpriced_calls")} unpriced calls)` : ""}`));
+}
+
 async function dashboardPage(params) {
   const days = params.get("days") || "30";
-  const data = await api(`/v1/dashboard?days=${encodeURIComponent(days)}`);
+  const until = new Date(Date.now() + 86400000), since = new Date(until - (Number(days) + 1) * 86400000);
+  const day = (d) => d.toISOString().slice(0, 10);
+  const [data, rollup] = await Promise.all([
+    api(`/v1/dashboard?days=${encodeURIComponent(days)}`),
+    api(`/v1/kpis/daily?from=${day(since)}&to=${day(until)}`)]);
   const latency = data.latency_ms;
   show(
     h("h1", {}, `Dashboard — last ${days} days`),
@@ -204,7 +236,8 @@ async function dashboardPage(params) {
       h("div", { class: "card" }, h("strong", {}, "By location"), rateTable("by-location", data.by_location)),
       h("div", { class: "card" }, h("strong", {}, "By configuration version"), rateTable("by-config", data.by_config)),
       h("div", { class: "card", id: "latency-percentiles" }, h("strong", {}, `Agent latency (${data.latency_turns} turns)`),
-        ["p50", "p90", "p95", "p99"].map((p) => h("div", {}, `${p}: ${fmt.ms(latency[p])}`)))),
+        ["p50", "p90", "p95", "p99"].map((p) => h("div", {}, `${p}: ${fmt.ms(latency[p])}`))),
+      rollupCard(rollup)),
     h("div", { class: "card", id: "peak-hours" }, h("strong", {}, "Peak hours"), Charts.heatmap(data.peak_hours)),
   );
 }
@@ -305,6 +338,47 @@ async function knowledgePage() {
   );
 }
 
+// --- analysis runs -------------------------------------------------------------------------
+
+async function analysisPage() {
+  const runs = await api("/v1/analysis/runs");
+  const reload = () => analysisPage().catch(failure);
+  const today = new Date().toISOString().slice(0, 10);
+  const monthAgo = new Date(Date.now() - 30 * 86400000).toISOString().slice(0, 10);
+  const form = h("form", { id: "new-run", class: "card" },
+    h("strong", {}, "Analyse a period "),
+    h("input", { type: "date", name: "period_from", value: monthAgo, required: true }), " to ",
+    h("input", { type: "date", name: "period_to", value: today, required: true }), " ",
+    h("button", { type: "submit" }, "Start run"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    await api("/v1/analysis/runs", { method: "POST", body: { period_from: data.get("period_from"),
+                                                              period_to: data.get("period_to") } }).catch(failure);
+    await reload();
+  });
+  const exportButton = (run, format, cell) => h("button", { type: "button", class: "plain", onclick: async () => {
+    const made = await api(`/v1/analysis/runs/${run.id}/exports`, { method: "POST", body: { format } }).catch(failure);
+    if (made) cell.append(h("a", { class: "download", href: made.download_url }, `Download ${format}`));
+  } }, format.toUpperCase());
+  show(
+    h("h1", {}, "Analysis runs"), form,
+    h("table", { id: "runs" }, h("thead", {}, h("tr", {}, ["Period", "Status", "Calls", "Analysed", "Failed", "Quality", "Reports"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, runs.map((run) => {
+        const reports = h("td", {});
+        if (run.status === "completed" || run.status === "partial") reports.append(exportButton(run, "csv", reports), exportButton(run, "pdf", reports));
+        return h("tr", { class: "run-row", "data-id": run.id, "data-status": run.status },
+          h("td", {}, `${run.period_from} – ${run.period_to}`), h("td", {}, run.status), h("td", {}, run.calls_total),
+          h("td", {}, run.calls_analysed), h("td", {}, run.calls_failed),
+          h("td", {}, run.kpis && run.kpis.avg_quality != null ? run.kpis.avg_quality : "—"), reports);
+      }))),
+  );
+  // A run in progress is analysed in the API's background: look again shortly.
+  if (runs.some((run) => run.status === "pending" || run.status === "processing")) {
+    setTimeout(() => { if (location.hash.startsWith("#/analysis")) reload(); }, 1000);
+  }
+}
+
 // --- routing -------------------------------------------------------------------------------
 
 async function route() {
@@ -321,6 +395,7 @@ async function route() {
     if (parts[0] === "dashboard") return await dashboardPage(params);
     if (parts[0] === "configs") return await configsPage(params);
     if (parts[0] === "knowledge") return await knowledgePage();
+    if (parts[0] === "analysis") return await analysisPage();
     return await callsPage(params);
   } catch (error) { failure(error); }
 }
