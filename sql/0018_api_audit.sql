@@ -1,4 +1,4 @@
--- 0017_api_audit: the admin API writes audit_log rows as the organisation member its key acts as.
+-- 0018_api_audit: the admin API writes audit_log rows as the organisation member its key acts as.
 --
 -- Issue 15 meets issue 16. Every API request runs as the `authenticated` role with its key's
 -- service member in the JWT claims (api/auth.py), so what the API audits (a configuration
