@@ -33,9 +33,9 @@ from db import apikeys
 from db.demo.seed import seed_demo
 from db.desk.locations import Address, create_location
 from db.desk.organizations import create_organization
-from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect
+from db.scratch import scratch_database
 
 # $1 demo org, $2/$3 its locations, $4/$5 its configs, $6 other org, $7 its location, $8 calls.
 LOAD_CALLS = """
@@ -187,21 +187,9 @@ async def main() -> None:
     parser.add_argument("--iterations", type=int, default=400)
     args = parser.parse_args()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
-        server, admin_dsn = None, os.environ.get("DATABASE_URL")
-        if not admin_dsn:
-            server = EmbeddedPostgres(Path(tmp) / "pg", fsync=False).start()
-            admin_dsn = server.admin_dsn  # creates a database: the superuser
-        name = f"bench_api_{os.getpid()}"
-        admin = await asyncpg.connect(admin_dsn)
-        await admin.execute(f"create database {name}")
-        try:
-            await run(admin_dsn.rsplit("/", 1)[0] + f"/{name}", args, Path(tmp))
-        finally:
-            await admin.execute(f"drop database if exists {name} with (force)")
-            await admin.close()
-            if server is not None:
-                server.stop()
+    with tempfile.TemporaryDirectory(prefix="bench-api-files-") as tmp:
+        async with scratch_database("bench-api") as dsn:
+            await run(dsn, args, Path(tmp))
     print(f"wall_s={time.perf_counter() - started:.1f}")
     # These machines are shared: a p99 means little without the load it was measured under.
     print(f"loadavg_1m={os.getloadavg()[0]:.2f}")
