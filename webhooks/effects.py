@@ -179,6 +179,7 @@ async def _egress_ended(conn: asyncpg.Connection, event: WebhookEvent, at: datet
     egress = event.egress_info
     call = await calls.start_call(
         conn, session_id=egress.room_id, room_name=egress.room_name or None, started_at=at,
+        savepoint=False,
     )
     location = fields.recording_location(egress)
     await _log_event(conn, call, event, at, {
@@ -210,11 +211,12 @@ _HANDLERS: dict[str, _Handler] = {
 async def _ensure_call(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
     """The event's call, created if this is the first we hear of it (webhooks may arrive before
     room_started). A SIP participant brings the caller's and the dialed number. Its row lock,
-    held to the end of the transaction, serialises the events of one call."""
+    held to the end of the transaction, serialises the events of one call. No savepoint: a lost
+    race on the call's keys fails the transaction, which webhooks/commits.py retries whole."""
     numbers = fields.sip_numbers(event.participant).given() if event.participant.sid else {}
     return await calls.start_call(
         conn, session_id=event.room.sid, room_name=event.room.name or None, started_at=at,
-        **numbers,
+        savepoint=False, **numbers,
     )
 
 
