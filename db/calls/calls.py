@@ -119,20 +119,15 @@ async def start_call(
     dialed_number: str | None = None,
     sip_call_id: str | None = None,
     metadata: dict | None = None,
-    savepoint: bool = True,
 ) -> Call:
     """Create the call for a room session, or merge into the one that exists.
 
     Values already stored win over new ones (first writer fills a blank), except started_at,
-    where the earliest wins. Without `started_at`, a new call starts now. `savepoint=False` is
-    for a caller that retries its whole transaction on Conflict instead (the webhook service):
-    it saves the savepoint's two round trips."""
+    where the earliest wins. Without `started_at`, a new call starts now."""
     if not session_id:
         raise InvalidInput("a call needs a session id (the LiveKit room SID)")
     args = (ids.call_id(session_id), session_id, room_name, user_id, direction, caller_number,
             dialed_number, sip_call_id, started_at, metadata)
-    if not savepoint:
-        return Call.from_record(await conn.fetchrow(START_CALL, *args))
     # Two writers creating the same call at once can collide on the unique index that is not
     # the ON CONFLICT arbiter (Postgres raises there instead of merging); the retry, in a
     # savepoint so the caller's transaction survives, sees the committed row and merges.
