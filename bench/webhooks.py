@@ -10,6 +10,11 @@ LiveKit posts them. Then every delivery is sent again: the duplicates pass. Prin
 `webhooks_per_s=`, `webhooks_p50_ms=`, `webhooks_p99_ms=` and the same for `duplicates_`.
 Target (issue 12): `webhooks_vs_bare_http` >= 0.25 and p99 < 50 ms with 50 clients.
 
+On a shared machine the rates swing with the neighbours' load, so the CPU spent per delivery is
+printed too, which the load changes far less: `bare_http_cpu_us` (the bare server's process),
+`webhooks_cpu_us` and `duplicates_cpu_us` (the service's process), `webhooks_db_cpu_us` and
+`duplicates_db_cpu_us` (its database sessions).
+
 The database is an embedded Postgres in a temporary folder, or a fresh database created on the
 server DATABASE_URL points at (dropped afterwards).
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import os
 import shutil
@@ -35,6 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
+import psutil
 from google.protobuf.json_format import MessageToJson
 from livekit.api import AccessToken
 from livekit.protocol.models import ParticipantInfo, TrackInfo, TrackSource, TrackType
@@ -82,6 +89,16 @@ def signed(event: WebhookEvent) -> tuple[bytes, dict[str, str]]:
     digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
     token = AccessToken(API_KEY, API_SECRET).with_sha256(digest).to_jwt()
     return body, {"Authorization": token, "Content-Type": "application/webhook+json"}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU the processes have used so far (one that has gone counts 0)."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
 
 
 async def deliver_all(url: str, deliveries: list, clients: int, deadline: float) -> tuple[list[float], dict]:
@@ -206,10 +223,11 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
     port = free_port()
     bare = await start(["-c", BARE_SERVER], port)
     try:
-        started = time.monotonic()
+        started, cpu = time.monotonic(), cpu_seconds([bare.pid])
         latencies, _ = await deliver_all(f"http://127.0.0.1:{port}/livekit/webhook", deliveries,
                                          args.clients, started + args.max_seconds)
         report.update(figures("bare_http", latencies, time.monotonic() - started))
+        report["bare_http_cpu_us"] = f"{(cpu_seconds([bare.pid]) - cpu) / len(latencies) * 1e6:.0f}"
     finally:
         await stop(bare)
 
@@ -221,10 +239,13 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
     url = f"http://127.0.0.1:{port}/livekit/webhook"
     try:
         await deliver_all(url, sign_calls("warmup", 2), 7, time.monotonic() + 30)
+        sessions = await database_sessions(dsn)
         for phase in ("webhooks", "duplicates"):
-            started = time.monotonic()
+            started, cpu, db_cpu = time.monotonic(), cpu_seconds([service.pid]), cpu_seconds(sessions)
             latencies, outcomes = await deliver_all(url, deliveries, args.clients, started + args.max_seconds)
             elapsed = time.monotonic() - started
+            report[f"{phase}_cpu_us"] = f"{(cpu_seconds([service.pid]) - cpu) / len(latencies) * 1e6:.0f}"
+            report[f"{phase}_db_cpu_us"] = f"{(cpu_seconds(sessions) - db_cpu) / len(latencies) * 1e6:.0f}"
             print(f"{phase}: {len(latencies)} deliveries by {args.clients} clients in {elapsed:.2f} s, "
                   f"answers {outcomes}")
             report.update(figures(phase, latencies, elapsed))
@@ -247,6 +268,17 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
     ratio = float(report["webhooks_per_s"]) / float(report["bare_http_per_s"])
     report["webhooks_vs_bare_http"] = f"{ratio:.2f}"
     print(" ".join(f"{k}={v}" for k, v in report.items()))
+
+
+async def database_sessions(dsn: str) -> list[int]:
+    """The server processes of the service's connections (its pool, open after the warm-up)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [r["pid"] for r in await conn.fetch(
+            "select pid from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid()")]
+    finally:
+        await conn.close()
 
 
 def with_database(dsn: str, database: str) -> str:
