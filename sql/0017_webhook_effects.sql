@@ -1,28 +1,29 @@
 -- The effects of a group of LiveKit webhooks on the call record, in one statement (issue 12,
 -- throughput). The webhook service (webhooks/effects.py) reads each event's protobuf and passes
 -- what the effect needs as one jsonb object per event, in arrival order; this applies them one
--- after the other, as the repository statements of db/calls did one round trip each:
---   calls.start_call, participants.upsert_participant, lifecycle.route_to_location,
---   calls.mark_connected(activate => false), events.append_events, lifecycle.latest_audio_mute,
---   lifecycle.latest_recording_location, lifecycle.unattended_verdict, calls.finish_call
---   (closed_by 'webhook'), lifecycle.settle_unattended_call.
--- The merge rules are theirs (earliest start, join and connection; latest leave and end; the first
--- writer fills a blank; a closed call never reopens; the agent's closing outranks ours), so the
--- same events give the same rows in any order, whichever path wrote them.
+-- after the other. Until now the service made these steps one repository call each (4-5 round
+-- trips per event): the call upsert of calls.start_call, the participant upsert of
+-- participants.upsert_participant, the call's log entry, routing, connected_at, the recording,
+-- the verdict on a call nobody closed, and closing it as calls.finish_call does for closed_by
+-- 'webhook'. The merge rules are those of db/calls (earliest start, join and connection; latest
+-- leave and end; the first writer fills a blank; a closed call never reopens; the agent's closing
+-- outranks ours), so the same events give the same rows in any order, in any grouping, and
+-- interleaved with the agent's own writes (tests/test_webhooks_convergence.py).
 --
 -- An event object: kind (the webhook's event name), call_id, session_id, room_name, at (the
 -- event's time), caller_number, dialed_number, sip_call_id (a SIP participant's, else null),
 -- participant (sid, identity, name, type, kind, attributes, joined_at, left_at; null for room
 -- and egress events), route_number (the normalised dialed number of a SIP participant's join),
 -- connect (an agent's join: fill connected_at), log (an entry for call_events: id, payload) and
--- recording (egress_ended: take the latest recording's location). `reasons` are the verdict
--- texts of db/calls/lifecycle.py: agent never joined, caller left first, agent left open.
+-- recording (egress_ended: take the latest recording's location); keys may be absent. `reasons`
+-- are db/calls/lifecycle.py's VERDICT_REASONS: agent never joined, caller left first, agent left.
 
 create function webhook_unattended_verdict(call_uuid uuid, reasons text[],
                                            out status call_status, out end_reason text)
 language sql stable as $$
-    -- lifecycle.unattended_verdict: no agent ever in the room (nor a connection reported), a
-    -- caller who left no later than the agent's arrival, or an agent gone without closing.
+    -- The verdict on a call the agent did not close: no agent ever in the room (nor a connection
+    -- reported): failed; a caller (standard or SIP participant) who left no later than the
+    -- agent's arrival: abandoned; otherwise the agent went away without closing it: failed.
     select case when not f.agent_present then 'failed'
                 when f.caller_left_first then 'abandoned'
                 else 'failed' end::call_status,
@@ -63,7 +64,7 @@ begin
     for e in select value from jsonb_array_elements(effects) loop
         occurred := (e ->> 'at')::timestamptz;
         p := e -> 'participant';
-        -- calls.start_call: the call, created or merged; its row lock serialises its events.
+        -- The call, created or merged (calls.start_call); its row lock serialises its events.
         insert into voice_calls as c (id, session_id, room_name, caller_number, dialed_number,
                                       sip_call_id, started_at)
         values ((e ->> 'call_id')::uuid, e ->> 'session_id', e ->> 'room_name',

@@ -18,8 +18,6 @@ from db.errors import repository
 
 # Passed as text: the same statement whatever json codecs the connection has.
 APPLY_WEBHOOK_EFFECTS = "select webhook_apply_effects($1::text::jsonb, $2::text[])"
-# The verdict texts on a call the agent never closed, in the order the function takes them.
-_REASONS = [lifecycle.AGENT_NEVER_JOINED, lifecycle.CALLER_LEFT_FIRST, lifecycle.AGENT_LEFT_OPEN]
 
 
 @repository
@@ -27,4 +25,5 @@ async def apply_webhook_effects(conn: asyncpg.Connection, *, effects: Sequence[d
     """Apply the effects in order (objects as sql/0017_webhook_effects.sql describes them; times
     and ids may be datetimes and UUIDs). The caller owns the transaction."""
     if effects:
-        await conn.execute(APPLY_WEBHOOK_EFFECTS, json.dumps(list(effects), default=str), _REASONS)
+        await conn.execute(APPLY_WEBHOOK_EFFECTS, json.dumps(list(effects), default=str),
+                           list(lifecycle.VERDICT_REASONS))
