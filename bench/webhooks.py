@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import hashlib
 import os
 import shutil
@@ -41,12 +40,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
-import psutil
 from google.protobuf.json_format import MessageToJson
 from livekit.api import AccessToken
 from livekit.protocol.models import ParticipantInfo, TrackInfo, TrackSource, TrackType
 from livekit.protocol.webhook import WebhookEvent
 
+from bench.cpu import cpu_seconds, database_sessions
 from db.embedded import EmbeddedPostgres
 
 API_KEY, API_SECRET = "devkey", "secret"
@@ -89,16 +88,6 @@ def signed(event: WebhookEvent) -> tuple[bytes, dict[str, str]]:
     digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
     token = AccessToken(API_KEY, API_SECRET).with_sha256(digest).to_jwt()
     return body, {"Authorization": token, "Content-Type": "application/webhook+json"}
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU the processes have used so far (one that has gone counts 0)."""
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            times = psutil.Process(pid).cpu_times()
-            total += times.user + times.system
-    return total
 
 
 async def deliver_all(url: str, deliveries: list, clients: int, deadline: float) -> tuple[list[float], dict]:
@@ -268,17 +257,6 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
     ratio = float(report["webhooks_per_s"]) / float(report["bare_http_per_s"])
     report["webhooks_vs_bare_http"] = f"{ratio:.2f}"
     print(" ".join(f"{k}={v}" for k, v in report.items()))
-
-
-async def database_sessions(dsn: str) -> list[int]:
-    """The server processes of the service's connections (its pool, open after the warm-up)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        return [r["pid"] for r in await conn.fetch(
-            "select pid from pg_stat_activity"
-            " where datname = current_database() and pid <> pg_backend_pid()")]
-    finally:
-        await conn.close()
 
 
 def with_database(dsn: str, database: str) -> str:
