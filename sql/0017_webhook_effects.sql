@@ -56,6 +56,12 @@ declare
     occurred timestamptz;
     call_uuid uuid;
     closed_by_before text;
+    call_created timestamptz;
+    -- Issue 16 may partition call_events by its call's created_at (a call_created_at column, part
+    -- of its key); this function is written to work with either table, which it looks up once.
+    events_by_call_created boolean := exists (
+        select 1 from pg_attribute
+         where attrelid = 'call_events'::regclass and attname = 'call_created_at' and not attisdropped);
     verdict record;
     muted boolean;
     place record;
@@ -76,12 +82,18 @@ begin
             sip_call_id = coalesce(c.sip_call_id, excluded.sip_call_id),
             started_at = least(c.started_at, excluded.started_at)
         -- closed_by as this event found the call: the upsert does not change it.
-        returning c.id, c.closed_by into call_uuid, closed_by_before;
+        returning c.id, c.closed_by, c.created_at into call_uuid, closed_by_before, call_created;
 
-        if e -> 'log' is not null then
+        -- Written once: its id derives from the webhook's (whatever the table's unique key).
+        if e -> 'log' is not null and events_by_call_created then
+            insert into call_events (id, call_id, event_type, payload, occurred_at, call_created_at)
+            values ((e -> 'log' ->> 'id')::uuid, call_uuid, e ->> 'kind', e -> 'log' -> 'payload',
+                    occurred, call_created)
+            on conflict do nothing;
+        elsif e -> 'log' is not null then
             insert into call_events (id, call_id, event_type, payload, occurred_at)
             values ((e -> 'log' ->> 'id')::uuid, call_uuid, e ->> 'kind', e -> 'log' -> 'payload', occurred)
-            on conflict (id) do nothing;
+            on conflict do nothing;
         end if;
 
         if e ->> 'kind' in ('track_published', 'track_unpublished') then
