@@ -10,6 +10,11 @@ LiveKit posts them. Then every delivery is sent again: the duplicates pass. Prin
 `webhooks_per_s=`, `webhooks_p50_ms=`, `webhooks_p99_ms=` and the same for `duplicates_`.
 Target (issue 12): `webhooks_vs_bare_http` >= 0.25 and p99 < 50 ms with 50 clients.
 
+On a shared machine the rates swing with the neighbours' load, so the CPU spent per delivery is
+printed too, which the load changes far less: `bare_http_cpu_us` (the bare server's process),
+`webhooks_cpu_us` and `duplicates_cpu_us` (the service's process), `webhooks_db_cpu_us` and
+`duplicates_db_cpu_us` (its database sessions).
+
 The database is an embedded Postgres in a temporary folder, or a fresh database created on the
 server DATABASE_URL points at (dropped afterwards).
 """
@@ -40,6 +45,7 @@ from livekit.api import AccessToken
 from livekit.protocol.models import ParticipantInfo, TrackInfo, TrackSource, TrackType
 from livekit.protocol.webhook import WebhookEvent
 
+from bench.cpu import cpu_seconds, database_sessions
 from db.embedded import EmbeddedPostgres
 
 API_KEY, API_SECRET = "devkey", "secret"
@@ -206,10 +212,11 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
     port = free_port()
     bare = await start(["-c", BARE_SERVER], port)
     try:
-        started = time.monotonic()
+        started, cpu = time.monotonic(), cpu_seconds([bare.pid])
         latencies, _ = await deliver_all(f"http://127.0.0.1:{port}/livekit/webhook", deliveries,
                                          args.clients, started + args.max_seconds)
         report.update(figures("bare_http", latencies, time.monotonic() - started))
+        report["bare_http_cpu_us"] = f"{(cpu_seconds([bare.pid]) - cpu) / len(latencies) * 1e6:.0f}"
     finally:
         await stop(bare)
 
@@ -221,10 +228,13 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
     url = f"http://127.0.0.1:{port}/livekit/webhook"
     try:
         await deliver_all(url, sign_calls("warmup", 2), 7, time.monotonic() + 30)
+        sessions = await database_sessions(dsn)
         for phase in ("webhooks", "duplicates"):
-            started = time.monotonic()
+            started, cpu, db_cpu = time.monotonic(), cpu_seconds([service.pid]), cpu_seconds(sessions)
             latencies, outcomes = await deliver_all(url, deliveries, args.clients, started + args.max_seconds)
             elapsed = time.monotonic() - started
+            report[f"{phase}_cpu_us"] = f"{(cpu_seconds([service.pid]) - cpu) / len(latencies) * 1e6:.0f}"
+            report[f"{phase}_db_cpu_us"] = f"{(cpu_seconds(sessions) - db_cpu) / len(latencies) * 1e6:.0f}"
             print(f"{phase}: {len(latencies)} deliveries by {args.clients} clients in {elapsed:.2f} s, "
                   f"answers {outcomes}")
             report.update(figures(phase, latencies, elapsed))

@@ -4,10 +4,14 @@ once that transaction has committed, and one that Postgres refuses does not fail
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
 
 import pytest
+from google.protobuf.json_format import MessageToJson
 
 from tests.livekit_webhooks import call_rows, check_realistic_call, post, realistic_call, webhook_client
+from webhooks import effects
 
 pytestmark = [
     pytest.mark.db,
@@ -53,3 +57,27 @@ async def test_a_group_that_fails_is_stored_one_delivery_at_a_time(pool, conn):
     rows = await call_rows(conn, "RM_split")
     assert {p["participant_sid"] for p in rows["call_participants"]} == {"PA_caller"}
     assert len(rows["webhook_events"]) == 5
+
+
+async def test_a_whole_call_applied_as_one_group_gives_the_record_of_one_delivery_at_a_time(conn):
+    """A group's effects are one statement (sql/0017_webhook_effects.sql): a call's seven events
+    in one group, in a seeded sample of orders, end in the rows one transaction each gives."""
+    room = "RM_onegroup"
+    events = list(realistic_call(room).values())
+    expected = await _rows_after(conn, room, [[e] for e in events])
+    check_realistic_call(expected, room)
+    for order in random.Random(12).sample(list(itertools.permutations(events)), 25):
+        assert await _rows_after(conn, room, [list(order)]) == expected, [e.event for e in order]
+
+
+async def _rows_after(conn, room: str, groups: list[list]) -> dict:
+    """The call's rows after recording each group in one record_group, rolled back after."""
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        for group in groups:
+            results = await effects.record_group(conn, [(e, MessageToJson(e)) for e in group])
+            assert results == [effects.outcome(e) for e in group]
+        return await call_rows(conn, room)
+    finally:
+        await transaction.rollback()

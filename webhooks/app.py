@@ -50,8 +50,10 @@ DEFAULT_BODY_TIMEOUT_S = 5.0
 RUNNER_OPTIONS = {"lingering_time": 2.0}
 DEFAULT_JOURNAL_MAX_BYTES = 256 * 1024 * 1024
 # Transactions storing deliveries at once (webhooks/commits.py): each takes every delivery that
-# queued for it while its previous one ran.
-DEFAULT_COMMIT_LANES = 4
+# queued for it while its previous one ran. Two, for the 2 cores we run on: fewer lanes make bigger
+# groups, and a group costs the same four round trips whatever its size (bench/webhooks.py: the
+# service's CPU per delivery was ~450 us with 2 lanes, ~590 with 4 or 8).
+DEFAULT_COMMIT_LANES = 2
 UNVERIFIED = "unverified delivery"
 _CHUNK = 64 * 1024
 _READY_TIMEOUT_S = 2.0

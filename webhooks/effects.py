@@ -1,12 +1,16 @@
 """What each verified LiveKit webhook does to the call record.
 
-Every write goes through the repositories the agent uses (db.calls: calls, participants,
-events), whose upserts merge: the earliest start, join and connection win, the latest leave and end win,
-the first writer fills a blank, a closed call never reopens. Times come from the event
-(`created_at`, or the participant's own `joined_at`), never from our clock, so the same events
-give the same rows in any arrival order. What depends on several events (the verdict on a call
-the agent never closed, mute state, the recording) is recomputed from stored rows
-(db.calls.lifecycle) each time one of them arrives.
+The effects merge as the repositories the agent uses do (db.calls: calls, participants, events):
+the earliest start, join and connection win, the latest leave and end win, the first writer fills
+a blank, a closed call never reopens. Times come from the event (`created_at`, or the
+participant's own `joined_at`), never from our clock, so the same events give the same rows in
+any arrival order. What depends on several events (the verdict on a call the agent never closed,
+mute state, the recording) is recomputed from stored rows each time one of them arrives.
+
+Here each event becomes an object that says what it does (`_effect`); Postgres applies a group of
+them in one statement (sql/0017_webhook_effects.sql, through db.calls.webhook_effects), where
+doing them one repository call at a time cost 4-5 round trips per event and most of the service's
+CPU.
 
 The caller owns the transaction: `record` stores the event in webhook_events and applies its
 effect, and both must commit or roll back together.
@@ -14,8 +18,6 @@ effect, and both must commit or roll back together.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,18 +27,15 @@ from livekit.protocol.models import ParticipantInfo, TrackSource, TrackType
 from livekit.protocol.webhook import WebhookEvent
 
 from db import ids
-from db.calls import calls, events, lifecycle, participants, sip, webhook_events
-from db.calls.calls import Call
-from db.calls.events import Event
-from db.desk import locations
+from db.calls import sip, webhook_effects, webhook_events
+from db.desk.phone import DEFAULT_REGION, normalize_phone
 from webhooks import fields
 from webhooks.errors import InvalidWebhookEvent
-
-log = logging.getLogger(__name__)
 
 PARTICIPANT_EVENTS = ("participant_joined", "participant_left", "participant_connection_aborted")
 TRACK_EVENTS = ("track_published", "track_unpublished")
 ROOM_EVENTS = ("room_started", "room_finished", *PARTICIPANT_EVENTS, *TRACK_EVENTS)
+APPLIED_EVENTS = (*ROOM_EVENTS, "egress_ended")
 
 
 def validate(event: WebhookEvent) -> None:
@@ -55,7 +54,7 @@ def outcome(event: WebhookEvent) -> str:
     """'applied' when the event changes the call record, 'ignored' when it is only stored."""
     if event.event == "egress_ended":
         return "applied" if event.egress_info.room_id else "ignored"
-    return "applied" if event.event in _HANDLERS else "ignored"
+    return "applied" if event.event in APPLIED_EVENTS else "ignored"
 
 
 async def record(conn: asyncpg.Connection, event: WebhookEvent, *, payload: Any) -> str | None:
@@ -85,8 +84,8 @@ async def record_group(
     conn: asyncpg.Connection, deliveries: list[tuple[WebhookEvent, str]]
 ) -> list[str | None]:
     """`record` for several (event, body as JSON text) at once, in one transaction: their
-    webhook_events rows in one statement, then the effect of each new one, in order. An event
-    given twice is applied once; its second copy is a duplicate (None)."""
+    webhook_events rows in one statement, then the effects of the new ones, in order, in another.
+    An event given twice is applied once; its second copy is a duplicate (None)."""
     for event, _ in deliveries:
         validate(event)
     fresh = await webhook_events.insert_webhook_events(conn, events=[
@@ -97,6 +96,7 @@ async def record_group(
             participant_sid=event.participant.sid or None, outcome=outcome(event),
         ) for event, body in deliveries])
     results: list[str | None] = []
+    applied: list[WebhookEvent] = []
     for event, _ in deliveries:
         if event.id not in fresh:
             results.append(None)
@@ -104,162 +104,95 @@ async def record_group(
         fresh.discard(event.id)
         result = outcome(event)
         if result == "applied":
-            await apply(conn, event)
+            applied.append(event)
         results.append(result)
+    if applied:
+        await apply_all(conn, applied)
     return results
 
 
 async def apply(conn: asyncpg.Connection, event: WebhookEvent) -> None:
     """The effect of one event on its call (no deduplication: see `record`)."""
-    call = await _HANDLERS[event.event](conn, event, fields.event_time(event))
-    if call.closed_by == "webhook":
-        # This event may change who was in the room: judge the unattended call again.
-        await lifecycle.settle_unattended_call(conn, session_id=call.session_id)
+    await apply_all(conn, [event])
 
 
-# --- handlers: each returns its call as _ensure_call found it, before the rest of its change -----
+async def apply_all(conn: asyncpg.Connection, applied: list[WebhookEvent]) -> None:
+    """The effects of `applied` events (each in APPLIED_EVENTS), in order, in one statement."""
+    await webhook_effects.apply_webhook_effects(conn, effects=[_effect(e) for e in applied])
 
 
-async def _room_started(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
-    return await _ensure_call(conn, event, at)
+# --- what each event does, as the object sql/0017_webhook_effects.sql reads -----------------------
 
 
-async def _room_finished(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
-    call = await _ensure_call(conn, event, at)
-    verdict = await lifecycle.unattended_verdict(conn, session_id=call.session_id)
-    # Fills only a call nobody closed; the agent's own closing, before or after, outranks it.
-    await calls.finish_call(
-        conn, session_id=call.session_id, status=verdict.status, end_reason=verdict.end_reason,
-        ended_at=at, closed_by="webhook",
-    )
-    return call
-
-
-async def _participant_event(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
-    joined = event.event == "participant_joined"
+def _effect(event: WebhookEvent) -> dict[str, Any]:
+    """The event's effect: its call (created if this is the first we hear of it: webhooks may
+    arrive before room_started), the participant it merges, the entry it adds to the call's log,
+    and the steps its kind takes (route, connect, recording; room_finished closes an open call).
+    Times come from the event, never from our clock."""
+    at = fields.event_time(event)
+    if event.event == "egress_ended":
+        egress = event.egress_info
+        effect = _call(event, egress.room_id, egress.room_name, at)
+        return _given({**effect, "recording": True, "log": _log(effect, event, {
+            "egress_id": egress.egress_id, "status": fields.enum_name(EgressStatus, egress.status),
+            "location": fields.recording_location(egress), "error": egress.error or None,
+        })})
     p = event.participant
-    call = await _ensure_call(conn, event, at)
-    joined_at = fields.joined_at(p) or (at if joined else None)
-    await _upsert_participant(
-        conn, call, p, joined_at=joined_at, left_at=None if joined else at,
-        # The attributes at join describe the participant; later events carry attributes that
-        # changed since (agent state ...) and would make the merge depend on arrival order.
-        attributes=dict(p.attributes) if joined else None,
-    )
-    if joined and fields.kind(p) == sip.SIP:
-        await _route(conn, call, fields.sip_numbers(p).dialed_number)
-    if joined and fields.kind(p) == sip.AGENT:
+    effect = _call(event, event.room.sid, event.room.name, at)
+    if p.sid:  # a SIP participant brings the caller's and the dialed number
+        effect.update(fields.sip_numbers(p).given())
+    if event.event in PARTICIPANT_EVENTS:
+        joined = event.event == "participant_joined"
+        effect["participant"] = _participant(
+            p, joined_at=fields.joined_at(p) or (at if joined else None),
+            left_at=None if joined else at,
+            # The attributes at join describe the participant; later events carry attributes that
+            # changed since (agent state ...) and would make the merge depend on arrival order.
+            attributes=dict(p.attributes) if joined else None,
+        )
+        if joined and fields.kind(p) == sip.SIP:
+            # Routed on the SIP participant's join only: one lookup per call, the same in any order.
+            effect["route_number"] = _route_number(fields.sip_numbers(p).dialed_number)
         # The agent's arrival connects the caller to the front desk. Only the agent itself marks
         # the call active, once it has greeted: the webhook fills connected_at, nothing more.
-        await calls.mark_connected(
-            conn, session_id=call.session_id, connected_at=joined_at, activate=False
-        )
-    return call
+        effect["connect"] = joined and fields.kind(p) == sip.AGENT
+    elif event.event in TRACK_EVENTS:
+        track = event.track
+        effect["log"] = _log(effect, event, {
+            "participant_sid": p.sid, "identity": p.identity, "track_sid": track.sid,
+            "track_type": fields.enum_name(TrackType, track.type),
+            "source": fields.enum_name(TrackSource, track.source),
+            "muted": track.muted, "mime_type": track.mime_type or None,
+        })
+        # Mute state: the latest audio track event's, whatever order they came in.
+        effect["participant"] = _participant(p, joined_at=fields.joined_at(p), left_at=None,
+                                             attributes=None)
+    return _given(effect)
 
 
-async def _track_event(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
-    p, track = event.participant, event.track
-    call = await _ensure_call(conn, event, at)
-    await _log_event(conn, call, event, at, {
-        "participant_sid": p.sid, "identity": p.identity, "track_sid": track.sid,
-        "track_type": fields.enum_name(TrackType, track.type),
-        "source": fields.enum_name(TrackSource, track.source),
-        "muted": track.muted, "mime_type": track.mime_type or None,
-    })
-    # Mute state is the latest audio track event's, whatever order they came in.
-    muted = await lifecycle.latest_audio_mute(conn, call_id=call.id, participant_sid=p.sid)
-    await _upsert_participant(
-        conn, call, p, joined_at=fields.joined_at(p), left_at=None, attributes=None,
-        is_muted=muted,
-    )
-    return call
+def _call(event: WebhookEvent, session_id: str, room_name: str, at: datetime) -> dict[str, Any]:
+    return {"kind": event.event, "call_id": ids.call_id(session_id), "session_id": session_id,
+            "room_name": room_name or None, "at": at}
 
 
-async def _egress_ended(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
-    egress = event.egress_info
-    call = await calls.start_call(
-        conn, session_id=egress.room_id, room_name=egress.room_name or None, started_at=at,
-    )
-    location = fields.recording_location(egress)
-    await _log_event(conn, call, event, at, {
-        "egress_id": egress.egress_id, "status": fields.enum_name(EgressStatus, egress.status),
-        "location": location, "error": egress.error or None,
-    })
-    latest = await lifecycle.latest_recording_location(conn, call_id=call.id)
-    if latest is not None:
-        await calls.update_call(conn, session_id=call.session_id, recording_url=latest)
-    return call
-
-
-_Handler = Callable[[asyncpg.Connection, WebhookEvent, datetime], Awaitable[Call]]
-_HANDLERS: dict[str, _Handler] = {
-    "room_started": _room_started,
-    "room_finished": _room_finished,
-    "participant_joined": _participant_event,
-    "participant_left": _participant_event,
-    "participant_connection_aborted": _participant_event,
-    "track_published": _track_event,
-    "track_unpublished": _track_event,
-    "egress_ended": _egress_ended,
-}
-
-
-# --- shared steps ----------------------------------------------------------------------------------
-
-
-async def _ensure_call(conn: asyncpg.Connection, event: WebhookEvent, at: datetime) -> Call:
-    """The event's call, created if this is the first we hear of it (webhooks may arrive before
-    room_started). A SIP participant brings the caller's and the dialed number. Its row lock,
-    held to the end of the transaction, serialises the events of one call."""
-    numbers = fields.sip_numbers(event.participant).given() if event.participant.sid else {}
-    return await calls.start_call(
-        conn, session_id=event.room.sid, room_name=event.room.name or None, started_at=at,
-        **numbers,
-    )
-
-
-async def _route(conn: asyncpg.Connection, call: Call, dialed_number: str | None) -> None:
-    """Route an inbound SIP call to the location whose number was dialed, when nobody has.
-    Done on the SIP participant's join only: one lookup per call, and the same in any order."""
-    if not dialed_number:
-        return
-    location = await locations.find_location_by_number(conn, phone_number=dialed_number)
-    if location is None:
-        log.info("call %s: no active location has its dialed number", call.session_id)
-        return
-    await lifecycle.route_to_location(
-        conn, session_id=call.session_id, location_id=location.id,
-        organization_id=location.organization_id,
-    )
-
-
-async def _upsert_participant(
-    conn: asyncpg.Connection,
-    call: Call,
-    p: ParticipantInfo,
-    *,
-    joined_at: datetime | None,
-    left_at: datetime | None,
-    attributes: dict | None,
-    is_muted: bool | None = None,
-) -> None:
+def _participant(p: ParticipantInfo, *, joined_at: datetime | None, left_at: datetime | None,
+                 attributes: dict | None) -> dict[str, Any]:
     kind = fields.kind(p)
-    await participants.upsert_participant(
-        conn, session_id=call.session_id, participant_sid=p.sid, identity=p.identity,
-        name=p.name or None, participant_type="agent" if kind == sip.AGENT else "user", kind=kind,
-        attributes=attributes, joined_at=joined_at, left_at=left_at, is_muted=is_muted,
-    )
+    return {"sid": p.sid, "identity": p.identity, "name": p.name or None,
+            "type": "agent" if kind == sip.AGENT else "user", "kind": kind,
+            "attributes": attributes, "joined_at": joined_at, "left_at": left_at}
 
 
-async def _log_event(
-    conn: asyncpg.Connection,
-    call: Call,
-    event: WebhookEvent,
-    at: datetime,
-    payload: dict,
-) -> None:
+def _log(effect: dict[str, Any], event: WebhookEvent, payload: dict) -> dict[str, Any]:
     """The event in the call's own log; its id derives from the webhook's, so it is written once."""
-    await events.append_events(conn, events=[Event(
-        id=ids.event_id(call.id, event.id), call_id=call.id, event_type=event.event,
-        payload={"webhook_event_id": event.id, **payload}, occurred_at=at,
-    )])
+    return {"id": ids.event_id(effect["call_id"], event.id),
+            "payload": {"webhook_event_id": event.id, **payload}}
+
+
+def _route_number(dialed_number: str | None) -> str | None:
+    """The number as locations store it; None when it is not a phone number (a PBX extension)."""
+    return normalize_phone(dialed_number, region=DEFAULT_REGION) if dialed_number else None
+
+
+def _given(effect: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in effect.items() if value is not None and value is not False}
