@@ -1,8 +1,8 @@
 """Post-call analysis throughput and a manager run's KPIs at scale.
 
-    uv run python -m bench.analysis [--calls 10000] [--kpi-calls 100000] [--batch 200]
+    uv run python bench/analyses.py [--calls 10000] [--kpi-calls 100000] [--batch 200]
 
-(As a module, from the repository's root: run as a file, this script's own name would hide the
+(Named analyses.py: a script named analysis.py would hide, as the first entry of sys.path, the
 `analysis` package it measures.)
 
 Builds the demo tenant and `--calls` closed calls (six turns each: three caller lines that differ
