@@ -25,7 +25,7 @@ from db.analysis.analyses import Analysis
 from db.calls import calls
 from db.calls.webhook_events import insert_webhook_event
 from db.demo.seed import NEW_YORK_NUMBER
-from db.privacy.erasure import erase
+from db.privacy.erasure import PLACEHOLDER, SWEEPS, erase
 from db.privacy.patterns import person
 from db.privacy.redaction import DIGIT_WORDS
 from tests.clock import local, next_open_weekday, today
@@ -195,3 +195,24 @@ def test_the_command_erases_with_yes_and_prints_counts_not_the_number(db_dsn, re
     assert result.returncode == 0, result.stderr
     assert "erased: 0 row(s) changed; audit_log id 1" in result.stdout
     assert NATIONAL not in _digits(result.stdout + result.stderr)
+
+
+@pytest.mark.parametrize("table", ["voice_calls", "voice_messages", "outbound_events"])
+async def test_the_sweep_of_a_big_table_is_answered_by_its_trigram_index(conn, table):
+    """sql/0019 indexes erasure_text over the columns MENTIONS lists: if the two drift apart
+    (a column added to one only), the sweep reads the whole table again, and this plan says so."""
+    who = person(CALLER_NUMBER, name=NAME)
+    sweep = dict(SWEEPS)[table]
+    params = (list(who.patterns), PLACEHOLDER, who.national[-4:], who.digits,
+              list(who.word_hints), who.words, list(who.name_hints), who.name)
+    async with conn.transaction():
+        await conn.execute("set local enable_seqscan = off")
+        plan = "\n".join(r[0] for r in await conn.fetch(f"explain {sweep}", *params))
+    assert "Bitmap Index Scan" in plan and "Seq Scan" not in plan, plan
+
+
+def test_every_word_hint_is_long_enough_for_a_trigram_index():
+    """A hint under three letters ("o" for zero) would make the index read all of itself."""
+    for number in ("+12125550188", "+12120000000", "+13105550111"):
+        hints = person(number).word_hints
+        assert hints and all(len(h.strip("%")) >= 3 for h in hints), hints

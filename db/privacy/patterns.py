@@ -27,8 +27,8 @@ class Person:
     the patterns that find the number in digits, in words, and the name, and for each a cheap
     test that every match passes (so the expression runs only on the few values that pass it):
     the number's last four digits in a row (how every usual format writes them: E.164,
-    national, spaced, dotted; "555-01 43" is not found); the words of the first and last digits;
-    the words of the name (ILIKE patterns)."""
+    national, spaced, dotted; "555-01 43" is not found); the words of its non-zero digits; the
+    words of the name (LIKE / ILIKE patterns, which a trigram index answers)."""
 
     numbers: tuple[str, ...]
     national: str
@@ -92,8 +92,8 @@ def person(phone: str, *, name: str | None = None, region: str = "US") -> Person
     forms = {e164, e164.lstrip("+"), national,
              phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
              phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)}
-    first, last = national[0], national[-1]
-    word_hints = tuple(sorted({"%o%" if d == "0" else f"%{_WORDS[d]}%" for d in (first, last)}))
+    # Every non-zero digit's word (zero may be said "o": no hint); a number has at least one.
+    word_hints = tuple(sorted({f"%{_WORDS[d]}%" for d in national if d != "0"}))
     words = [w for w in (name or "").split() if w]
     return Person(numbers=tuple(sorted(forms)), national=national,
                   digits=_digits_pattern(code, national), words=_words_pattern(code, national),
