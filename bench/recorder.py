@@ -37,9 +37,9 @@ import asyncpg
 
 from db import ids
 from db.calls.events import COLUMNS as EVENT_COLUMNS
-from db.calls.events import INSERT_EVENT, Event
+from db.calls.events import Event, append_events
 from db.calls.messages import COLUMNS as MESSAGE_COLUMNS
-from db.calls.messages import INSERT_MESSAGE, Message
+from db.calls.messages import Message, append_messages
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect
@@ -262,8 +262,8 @@ async def batching(dsn: str, n_calls: int, turns: int) -> dict[str, float]:
                             await merge_messages(conn, messages)
                             await merge_events(conn, events)
                         else:
-                            await conn.executemany(INSERT_MESSAGE, [_message_values(m) for m in messages])
-                            await conn.executemany(INSERT_EVENT, [_event_values(e) for e in events])
+                            await append_messages(conn, messages=messages)
+                            await append_events(conn, events=events)
                 rates[way].append(len(rows) / (time.perf_counter() - t0))
     finally:
         await conn.close()
