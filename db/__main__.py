@@ -8,6 +8,7 @@ import asyncio
 import logging
 import sys
 
+from db import apikeys_cli
 from db import migrate as migrations
 from db.demo.seed import describe, seed_demo
 from db.outbound import cli as endpoints_cli
@@ -59,18 +60,14 @@ async def _seed(dsn: str) -> None:
 
 COMMANDS = {"migrate": _migrate, "status": _status, "seed": _seed,
             "erase": privacy.erase_command, "retention": privacy.retention_command}
+FAMILIES = {"endpoints": endpoints_cli.main, "apikeys": apikeys_cli.main,
+            "deadletters": deadletter_admin.main}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["endpoints"]:  # outbound webhook endpoints: a command family of its own
-        return endpoints_cli.main(argv[1:])
-    if argv[:1] == ["apikeys"]:  # subcommands of its own: db/apikeys_cli.py
-        from db import apikeys_cli
-
-        return apikeys_cli.main(argv[1:])
-    if argv[:1] == ["deadletters"]:  # `deadletters list|replay`: its own parser
-        return deadletter_admin.main(argv[1:])
+    if argv[:1] and argv[0] in FAMILIES:  # a family of subcommands, with a parser of its own
+        return FAMILIES[argv[0]](argv[1:])
     parser = argparse.ArgumentParser(prog="python -m db", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--demo", action="store_true", help="seed: the demo tenant (idempotent)")
