@@ -44,7 +44,8 @@ from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.pool import connect
 from db.recorder import Recorder, RecorderOptions
-from db.recorder.batches import copy_events, copy_messages, init_connection, merge_events, merge_messages
+from db.recorder.batches import copy_events, copy_messages, merge_events, merge_messages
+from db.recorder.connections import init_connection
 
 LINE = "I'd like to move my cleaning to next Tuesday afternoon if there is anything open then."
 

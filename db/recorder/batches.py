@@ -47,8 +47,6 @@ from db.calls.messages import COLUMNS as MESSAGE_COLUMNS
 from db.calls.messages import Message
 from db.calls.partition_keys import call_created_at
 from db.errors import Conflict, DatabaseError, InvalidInput, NotFound, Unavailable, is_transient
-from db.pool import init_connection as pool_init_connection
-from db.pool import timeouts
 
 log = logging.getLogger(__name__)
 
@@ -148,30 +146,6 @@ async def copy_events(conn: asyncpg.Connection, events: Sequence[Event]) -> None
         records=[(*_event_values(e), keys[e.call_id]) for e in events])
 
 
-def _jsonb_encode(value: object) -> bytes:
-    return b"\x01" + json.dumps(value).encode()  # jsonb's binary format: a version byte, then text
-
-
-def _jsonb_decode(data: bytes) -> object:
-    return json.loads(data[1:])
-
-
-async def init_connection(conn: asyncpg.Connection) -> None:
-    """The codecs of the recorder's own pool: db.pool's, but jsonb in binary, which binary COPY
-    into voice_messages and call_events needs (the same Python values in and out)."""
-    await pool_init_connection(conn)
-    await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode,
-                              schema="pg_catalog", format="binary")
-
-
-def write_bounds(write_timeout: float, *, pooled: bool = False) -> dict:
-    """The recorder pool's timeouts: the server gives up on a statement, or a wait for a lock,
-    when the writer would (a batch past write_timeout counts as Postgres unavailable) rather than
-    finishing it for nobody. `pooled`: through a transaction-mode pooler (db.pool.timeouts)."""
-    ms = int(write_timeout * 1000)
-    return timeouts(ms, ms, write_timeout, pooled=pooled)
-
-
 class UnspoolableOp(InvalidInput):
     pass
 
@@ -192,11 +166,6 @@ async def _write_call_op(conn: asyncpg.Connection, op: Op) -> None:
         raise UnspoolableOp(payload.get("error", "this row could not be spooled"))
     else:
         raise InvalidInput(f"unknown recorder op {kind!r}")
-
-
-async def keep_session(conn: asyncpg.Connection) -> None:
-    """The reset of the recorder's own pool: none. Its connections keep no session state but
-    the staging tables, which are worth keeping, and the default reset is a round trip a batch."""
 
 
 def _start_args(op: Op) -> tuple:

@@ -25,8 +25,9 @@ from pathlib import Path
 import asyncpg
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from db.recorder.batches import Interrupted, Op, init_connection, keep_session, write_resilient
+from db.recorder.batches import Interrupted, Op, write_resilient
 from db.recorder.codec import decode_op
+from db.recorder.connections import init_connection, keep_session
 from db.recorder.deadletters import append_line, open_locked
 from db.settings import DatabaseSettings
 from db.startup import database

@@ -53,10 +53,8 @@ from db.recorder.batches import (
     START,
     UPDATE,
     Op,
-    init_connection,
-    keep_session,
-    write_bounds,
 )
+from db.recorder.connections import init_connection, keep_session, write_bounds
 from db.recorder.deadletters import DeadLetters
 from db.recorder.fields import FINISH_FIELDS, PARTICIPANT_FIELDS, START_FIELDS, UPDATE_FIELDS, check_fields
 from db.recorder.options import RecorderClosed, RecorderOptions, RecorderStats
