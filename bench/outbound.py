@@ -23,21 +23,16 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
 from db.desk import organizations
-from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from db.outbound import endpoints
 from db.pool import connect
+from db.scratch import scratch_database
 
 PENDING = "select count(*) from outbound_deliveries where status <> 'delivered'"
 TOTAL = "select count(*) from outbound_deliveries"
@@ -111,19 +106,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def in_fresh_database(admin_dsn: str, args: argparse.Namespace) -> None:
-    name = f"bench_outbound_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f"create database {name}")
-        try:
-            await run(urlunsplit(urlsplit(admin_dsn)._replace(path=f"/{name}")), args)
-        finally:
-            await admin.execute(f"drop database if exists {name} with (force)")
-    finally:
-        await admin.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,15 +114,12 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=64, help="requests at a time (default 64)")
     parser.add_argument("--max-seconds", type=float, default=60.0)
     args = parser.parse_args()
-    if os.environ.get("DATABASE_URL"):
-        asyncio.run(in_fresh_database(os.environ["DATABASE_URL"], args))
-        return
-    with tempfile.TemporaryDirectory(prefix="bench-outbound-") as folder:
-        server = EmbeddedPostgres(Path(folder) / "data").start()
-        try:
-            asyncio.run(in_fresh_database(server.admin_dsn, args))
-        finally:
-            server.stop()
+    asyncio.run(in_scratch_database(args))
+
+
+async def in_scratch_database(args: argparse.Namespace) -> None:
+    async with scratch_database("bench-outbound", fsync=True) as dsn:
+        await run(dsn, args)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 import warnings
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
@@ -46,7 +43,7 @@ from livekit.protocol.models import ParticipantInfo, TrackInfo, TrackSource, Tra
 from livekit.protocol.webhook import WebhookEvent
 
 from bench.cpu import cpu_seconds, database_sessions
-from db.embedded import EmbeddedPostgres
+from db.scratch import scratch_database
 
 API_KEY, API_SECRET = "devkey", "secret"
 T0 = 1_760_000_000
@@ -259,23 +256,6 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
     print(" ".join(f"{k}={v}" for k, v in report.items()))
 
 
-def with_database(dsn: str, database: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{database}"))
-
-
-async def in_fresh_database(admin_dsn: str, args: argparse.Namespace) -> None:
-    name = f"bench_webhooks_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f"create database {name}")
-        try:
-            await run(with_database(admin_dsn, name), args)
-        finally:
-            await admin.execute(f"drop database if exists {name} with (force)")
-    finally:
-        await admin.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -286,15 +266,12 @@ def main() -> None:
                         help="deliveries/s offered in the open-loop latency phase (default: half "
                              "the measured webhooks_per_s)")
     args = parser.parse_args()
-    if os.environ.get("DATABASE_URL"):
-        asyncio.run(in_fresh_database(os.environ["DATABASE_URL"], args))
-        return
-    with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as folder:
-        server = EmbeddedPostgres(Path(folder) / "data").start()
-        try:
-            asyncio.run(in_fresh_database(server.admin_dsn, args))
-        finally:
-            server.stop()
+    asyncio.run(in_scratch_database(args))
+
+
+async def in_scratch_database(args: argparse.Namespace) -> None:
+    async with scratch_database("bench-webhooks", fsync=True) as dsn:
+        await run(dsn, args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """A throwaway database for a benchmark: created on DATABASE_URL's server, or on an embedded
-server of its own in a temporary folder (fsync off), and dropped (with the server) afterwards."""
+server of its own in a temporary folder, and dropped (with the server) afterwards."""
 
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ def with_database(dsn: str, database: str) -> str:
 
 
 @asynccontextmanager
-async def scratch_database(prefix: str) -> AsyncIterator[str]:
+async def scratch_database(prefix: str, *, fsync: bool = False) -> AsyncIterator[str]:
     """The DSN of a new, empty database named after `prefix` and this process. It is created as
-    the server's superuser (the embedded application role may not create databases)."""
+    the server's superuser (the embedded application role may not create databases); `fsync`:
+    whether an embedded server flushes to disk (on, for a bench that measures commits)."""
     with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
         server, admin_dsn = None, os.environ.get("DATABASE_URL")
         if not admin_dsn:
-            server = EmbeddedPostgres(Path(tmp) / "pg", fsync=False).start()
+            server = EmbeddedPostgres(Path(tmp) / "pg", fsync=fsync).start()
             admin_dsn = server.admin_dsn
         name = f"{prefix.replace('-', '_')}_{os.getpid()}"
         admin = await asyncpg.connect(admin_dsn)
