@@ -6,6 +6,7 @@ the KPIs stay; an audit row says how many rows changed."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from analysis.runs import RunRequest, run_analysis
 from analysis.worker import Worker, WorkerOptions
 from db.analysis.analyses import Analysis
 from db.calls import calls
-from db.calls.webhook_events import insert_webhook_event
+from db.calls.webhook_events import NewWebhookEvent, record_webhook_events
 from db.demo.seed import NEW_YORK_NUMBER
 from db.privacy.erasure import PLACEHOLDER, SWEEPS, erase
 from db.privacy.patterns import person
@@ -90,10 +91,10 @@ async def demo_like_call(pool, recorder, tenant) -> tuple[str, str]:
                    Step(text=f"Booked for {NAME}; we will call (212) 555-0188 if anything changes."))
     await call.hang_up(recorder)
     async with pool.acquire() as conn:
-        await insert_webhook_event(
-            conn, event_id="EV_joined", event="participant_joined", room_sid=session_id,
-            room_name=f"call-_{CALLER_NUMBER}_x", created_at=datetime.now(UTC),
-            payload={"participant": {"identity": f"sip_{CALLER_NUMBER}", "name": NAME}})
+        await record_webhook_events(conn, events=[NewWebhookEvent(
+            event_id="EV_joined", event="participant_joined", room_sid=session_id,
+            room_name=f"call-_{CALLER_NUMBER}_x", created_at=datetime.now(UTC), outcome="ignored",
+            body=json.dumps({"participant": {"identity": f"sip_{CALLER_NUMBER}", "name": NAME}}))])
     sister = Caller(identity="other", number="+13105550111", dialed_number=NEW_YORK_NUMBER, is_sip=True)
     other = await open_text_call(pool, recorder, caller=sister, session_id="RM_other")
     await other.say(f"My sister {NAME} is on 212.555.0188, can you tell her?", Step(text="Sorry, no."))

@@ -81,7 +81,7 @@ async def test_a_webhook_with_a_caller_id_that_is_not_a_number_stores_null(conn)
         "sip.phoneNumber": "anonymous", "sip.trunkPhoneNumber": "sip:100@pbx", "sip.callID": "SCL_1"})
     event = participant_event("participant_joined", "RM_anon", 1, caller)
     async with conn.transaction():
-        assert await effects.record(conn, event, payload={}) == "applied"
+        assert await effects.record(conn, event, body="{}") == "applied"
     call = await calls.get_call(conn, session_id="RM_anon")
     assert (call.caller_number, call.dialed_number, call.sip_call_id) == (None, None, "SCL_1")
     [stored] = await participants.list_participants(conn, session_id="RM_anon")

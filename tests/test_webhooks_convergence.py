@@ -9,7 +9,7 @@ import itertools
 import random
 
 import pytest
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.json_format import MessageToJson
 
 from db.calls import calls
 from db.calls.lifecycle import AGENT_LEFT_OPEN, AGENT_NEVER_JOINED, CALLER_LEFT_FIRST
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.db
 async def deliver(conn, event) -> str | None:
     """One delivery as the service applies it: stored and applied in one transaction."""
     async with conn.transaction():
-        return await effects.record(conn, event, payload=MessageToDict(event))
+        return await effects.record(conn, event, body=MessageToJson(event))
 
 
 async def rows_after(conn, session_id: str, steps) -> dict:
@@ -51,7 +51,7 @@ async def rows_after(conn, session_id: str, steps) -> dict:
             if callable(step):
                 await step(conn)
             else:
-                await effects.record(conn, step, payload=MessageToDict(step))
+                await effects.record(conn, step, body=MessageToJson(step))
         return await call_rows(conn, session_id)
     finally:
         await transaction.rollback()

@@ -1,10 +1,12 @@
 """Group commit: deliveries that arrive together share one transaction, and each is answered
 after that transaction commits.
 
-A delivery on its own costs a pool checkout, BEGIN, its statements and a COMMIT (which waits
-for the WAL to reach the disk); under load those, not the statements, are most of the time.
-Here deliveries go into lanes, one per connection: a lane takes whatever has queued while its
-previous transaction ran, up to `max_group`, and stores them all in one transaction. Events of
+A delivery on its own costs a pool checkout, a round trip and a commit (which waits for the WAL
+to reach the disk); under load those, not the work, are most of the time, and each round trip
+also waits for the event loop to come back from the HTTP requests it is handling. Here
+deliveries go into lanes, one per connection: a lane takes whatever has queued while its
+previous group ran, up to `max_group`, and stores them all in one statement, which is one
+transaction (sql/0020_webhook_record_events.sql). Events of
 one room always go to the same lane (by room SID), so two lanes never lock the same call row and
 cannot deadlock each other; a lane keeps arrival order within a room, though nothing depends on
 it (the effects merge in any order, webhooks/effects.py).
@@ -20,11 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import zlib
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from livekit.protocol.webhook import WebhookEvent
@@ -38,7 +38,7 @@ _ATTEMPTS = 3
 _DEADLOCK, _SERIALIZATION_FAILURE = "40P01", "40001"
 
 
-async def store_one(pool: asyncpg.Pool, event: WebhookEvent, payload: Any) -> str | None:
+async def store_one(pool: asyncpg.Pool, event: WebhookEvent, body: str) -> str | None:
     """Store and apply one event in its own transaction, retried when it lost a race with a
     concurrent writer of the same call (the whole transaction rolled back, so a retry is safe):
     two first events of one room both inserting its call, or a deadlock."""
@@ -46,8 +46,8 @@ async def store_one(pool: asyncpg.Pool, event: WebhookEvent, payload: Any) -> st
     while True:
         try:
             with translated():
-                async with pool.acquire() as conn, conn.transaction():
-                    return await effects.record(conn, event, payload=payload)
+                async with pool.acquire() as conn:
+                    return await effects.record(conn, event, body=body)
         except DatabaseError as exc:
             if attempt == _ATTEMPTS or not _lost_a_race(exc):
                 raise
@@ -136,8 +136,8 @@ class _Lane:
             with translated():
                 if self._conn is None:
                     self._conn = await self._pool.acquire()
-                async with self._conn.transaction():
-                    results = await effects.record_group(self._conn, [(d.event, d.body) for d in group])
+                # One statement, so its own transaction: one round trip (sql/0020).
+                results = await effects.record_group(self._conn, [(d.event, d.body) for d in group])
         except Unavailable as exc:
             await self._release()
             for delivery in group:
@@ -153,7 +153,7 @@ class _Lane:
             return
         for delivery in group:
             try:
-                result = await store_one(self._pool, delivery.event, json.loads(delivery.body))
+                result = await store_one(self._pool, delivery.event, delivery.body)
             except Exception as exc:
                 _answer(delivery, exc=exc)
             else:

@@ -7,13 +7,11 @@ participant's own `joined_at`), never from our clock, so the same events give th
 any arrival order. What depends on several events (the verdict on a call the agent never closed,
 mute state, the recording) is recomputed from stored rows each time one of them arrives.
 
-Here each event becomes an object that says what it does (`_effect`); Postgres applies a group of
-them in one statement (sql/0017_webhook_effects.sql, through db.calls.webhook_effects), where
-doing them one repository call at a time cost 4-5 round trips per event and most of the service's
-CPU.
-
-The caller owns the transaction: `record` stores the event in webhook_events and applies its
-effect, and both must commit or roll back together.
+Here each event becomes an object that says what it does (`_effect`); Postgres stores a group of
+events and applies the effects of the new ones in one statement (sql/0020_webhook_record_events.sql
+over sql/0017_webhook_effects.sql, through db.calls.webhook_events), where doing them one
+repository call at a time cost 4-5 round trips per event and most of the service's CPU. On its
+own that statement is its own transaction; inside a caller's, it commits or rolls back with it.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from livekit.protocol.models import ParticipantInfo, TrackSource, TrackType
 from livekit.protocol.webhook import WebhookEvent
 
 from db import ids
-from db.calls import sip, webhook_effects, webhook_events
+from db.calls import sip, webhook_events
 from db.desk.phone import DEFAULT_REGION, normalize_phone
 from webhooks import fields
 from webhooks.errors import InvalidWebhookEvent
@@ -36,6 +34,8 @@ PARTICIPANT_EVENTS = ("participant_joined", "participant_left", "participant_con
 TRACK_EVENTS = ("track_published", "track_unpublished")
 ROOM_EVENTS = ("room_started", "room_finished", *PARTICIPANT_EVENTS, *TRACK_EVENTS)
 APPLIED_EVENTS = (*ROOM_EVENTS, "egress_ended")
+# Times past this (the last second of year 9999, as epoch seconds) are no time at all.
+_LAST_SECOND = 253_402_300_799
 
 
 def validate(event: WebhookEvent) -> None:
@@ -48,6 +48,9 @@ def validate(event: WebhookEvent) -> None:
         raise InvalidWebhookEvent(f"{event.event} without a participant SID and identity")
     if event.event in TRACK_EVENTS and not event.track.sid:
         raise InvalidWebhookEvent(f"{event.event} without a track SID")
+    p = event.participant
+    if max(event.created_at, p.joined_at, p.joined_at_ms // 1000) > _LAST_SECOND:
+        raise InvalidWebhookEvent(f"{event.event} with a time after the year 9999")
 
 
 def outcome(event: WebhookEvent) -> str:
@@ -57,68 +60,40 @@ def outcome(event: WebhookEvent) -> str:
     return "applied" if event.event in APPLIED_EVENTS else "ignored"
 
 
-async def record(conn: asyncpg.Connection, event: WebhookEvent, *, payload: Any) -> str | None:
+async def record(conn: asyncpg.Connection, event: WebhookEvent, *, body: str) -> str | None:
     """Store `event` and apply its effect; None when it was stored before (a redelivery), which
-    changes nothing. `payload` is the body as LiveKit sent it, kept in webhook_events."""
-    validate(event)
-    result = outcome(event)
-    fresh = await webhook_events.insert_webhook_event(
-        conn,
-        event_id=event.id,
-        event=event.event,
-        payload=payload,
-        created_at=fields.event_time(event),
-        room_sid=event.room.sid or event.egress_info.room_id or None,
-        room_name=event.room.name or event.egress_info.room_name or None,
-        participant_sid=event.participant.sid or None,
-        outcome=result,
-    )
-    if not fresh:
-        return None
-    if result == "applied":
-        await apply(conn, event)
-    return result
+    changes nothing. `body` is the event as LiveKit sent it (JSON text), kept in webhook_events."""
+    return (await record_group(conn, [(event, body)]))[0]
 
 
 async def record_group(
     conn: asyncpg.Connection, deliveries: list[tuple[WebhookEvent, str]]
 ) -> list[str | None]:
-    """`record` for several (event, body as JSON text) at once, in one transaction: their
-    webhook_events rows in one statement, then the effects of the new ones, in order, in another.
-    An event given twice is applied once; its second copy is a duplicate (None)."""
+    """`record` for several (event, body as JSON text) at once, in one statement: their
+    webhook_events rows, then the effects of the new ones, in order. An event given twice is
+    applied once; its second copy is a duplicate (None)."""
     for event, _ in deliveries:
         validate(event)
-    fresh = await webhook_events.insert_webhook_events(conn, events=[
-        webhook_events.NewWebhookEvent(
-            event_id=event.id, event=event.event, body=body, created_at=fields.event_time(event),
-            room_sid=event.room.sid or event.egress_info.room_id or None,
-            room_name=event.room.name or event.egress_info.room_name or None,
-            participant_sid=event.participant.sid or None, outcome=outcome(event),
-        ) for event, body in deliveries])
+    rows = [_row(event, body) for event, body in deliveries]
+    fresh = await webhook_events.record_webhook_events(conn, events=rows)
     results: list[str | None] = []
-    applied: list[WebhookEvent] = []
     for event, _ in deliveries:
-        if event.id not in fresh:
+        if event.id in fresh:
+            fresh.discard(event.id)
+            results.append(outcome(event))
+        else:
             results.append(None)
-            continue
-        fresh.discard(event.id)
-        result = outcome(event)
-        if result == "applied":
-            applied.append(event)
-        results.append(result)
-    if applied:
-        await apply_all(conn, applied)
     return results
 
 
-async def apply(conn: asyncpg.Connection, event: WebhookEvent) -> None:
-    """The effect of one event on its call (no deduplication: see `record`)."""
-    await apply_all(conn, [event])
-
-
-async def apply_all(conn: asyncpg.Connection, applied: list[WebhookEvent]) -> None:
-    """The effects of `applied` events (each in APPLIED_EVENTS), in order, in one statement."""
-    await webhook_effects.apply_webhook_effects(conn, effects=[_effect(e) for e in applied])
+def _row(event: WebhookEvent, body: str) -> webhook_events.NewWebhookEvent:
+    result = outcome(event)
+    return webhook_events.NewWebhookEvent(
+        event_id=event.id, event=event.event, body=body, created_at=fields.event_time(event),
+        room_sid=event.room.sid or event.egress_info.room_id or None,
+        room_name=event.room.name or event.egress_info.room_name or None,
+        participant_sid=event.participant.sid or None, outcome=result,
+        effect=_effect(event) if result == "applied" else None)
 
 
 # --- what each event does, as the object sql/0017_webhook_effects.sql reads -----------------------
@@ -138,24 +113,25 @@ def _effect(event: WebhookEvent) -> dict[str, Any]:
             "location": fields.recording_location(egress), "error": egress.error or None,
         })})
     p = event.participant
+    kind = fields.kind(p)
     effect = _call(event, event.room.sid, event.room.name, at)
-    if p.sid:  # a SIP participant brings the caller's and the dialed number
-        effect.update(fields.sip_numbers(p).given())
+    numbers = sip.sip_numbers(kind, p.attributes)
+    effect.update(numbers.given())  # a SIP participant brings the caller's and the dialed number
     if event.event in PARTICIPANT_EVENTS:
         joined = event.event == "participant_joined"
         effect["participant"] = _participant(
-            p, joined_at=fields.joined_at(p) or (at if joined else None),
+            p, kind, joined_at=fields.joined_at(p) or (at if joined else None),
             left_at=None if joined else at,
             # The attributes at join describe the participant; later events carry attributes that
             # changed since (agent state ...) and would make the merge depend on arrival order.
             attributes=dict(p.attributes) if joined else None,
         )
-        if joined and fields.kind(p) == sip.SIP:
+        if joined and kind == sip.SIP:
             # Routed on the SIP participant's join only: one lookup per call, the same in any order.
-            effect["route_number"] = _route_number(fields.sip_numbers(p).dialed_number)
+            effect["route_number"] = _route_number(numbers.dialed_number)
         # The agent's arrival connects the caller to the front desk. Only the agent itself marks
         # the call active, once it has greeted: the webhook fills connected_at, nothing more.
-        effect["connect"] = joined and fields.kind(p) == sip.AGENT
+        effect["connect"] = joined and kind == sip.AGENT
     elif event.event in TRACK_EVENTS:
         track = event.track
         effect["log"] = _log(effect, event, {
@@ -165,7 +141,7 @@ def _effect(event: WebhookEvent) -> dict[str, Any]:
             "muted": track.muted, "mime_type": track.mime_type or None,
         })
         # Mute state: the latest audio track event's, whatever order they came in.
-        effect["participant"] = _participant(p, joined_at=fields.joined_at(p), left_at=None,
+        effect["participant"] = _participant(p, kind, joined_at=fields.joined_at(p), left_at=None,
                                              attributes=None)
     return _given(effect)
 
@@ -175,9 +151,8 @@ def _call(event: WebhookEvent, session_id: str, room_name: str, at: datetime) ->
             "room_name": room_name or None, "at": at}
 
 
-def _participant(p: ParticipantInfo, *, joined_at: datetime | None, left_at: datetime | None,
-                 attributes: dict | None) -> dict[str, Any]:
-    kind = fields.kind(p)
+def _participant(p: ParticipantInfo, kind: str, *, joined_at: datetime | None,
+                 left_at: datetime | None, attributes: dict | None) -> dict[str, Any]:
     return {"sid": p.sid, "identity": p.identity, "name": p.name or None,
             "type": "agent" if kind == sip.AGENT else "user", "kind": kind,
             "attributes": attributes, "joined_at": joined_at, "left_at": left_at}

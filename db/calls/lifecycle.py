@@ -4,8 +4,8 @@ location) without overriding the agent.
 LiveKit does not promise the order of its webhooks, so what depends on more than one event is
 recomputed from what is stored after each event: the verdict on a call the agent never closed, a
 participant's mute state, the call's recording. The webhook service does that in Postgres, in
-the statement that applies a group of events (sql/0017_webhook_effects.sql,
-db/calls/webhook_effects.py); whatever order the events arrived in, the last recomputation sees
+the statement that applies a group of events (sql/0017_webhook_effects.sql, called by
+sql/0020_webhook_record_events.sql); whatever order the events arrived in, the last recomputation sees
 the same rows and so writes the same values.
 """
 

@@ -2,11 +2,13 @@
 event (`created_at`, the same on every retry of a delivery: the month partitions' key, sql/0016).
 
 Inserting the event is how the webhook service deduplicates: the insert runs in the same
-transaction as the event's effect, and a redelivery finds the id taken and skips the effect.
+statement as the event's effect (record_webhook_events), and a redelivery finds the id taken and
+skips the effect.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,50 +16,18 @@ from typing import Any
 
 import asyncpg
 
+from db.calls import lifecycle
 from db.errors import InvalidInput, repository
 
 OUTCOMES = ("applied", "ignored")
 
-INSERT_WEBHOOK_EVENT = """
-insert into webhook_events (
-    event_id, event, room_sid, room_name, participant_sid, payload, created_at, outcome
-) values ($1, $2, $3, $4, $5, $6, $7, $8)
-on conflict (event_id, created_at) do nothing
-returning event_id
-"""
-
-
-@repository
-async def insert_webhook_event(
-    conn: asyncpg.Connection,
-    *,
-    event_id: str,
-    event: str,
-    payload: Any,
-    created_at: datetime | None,
-    room_sid: str | None = None,
-    room_name: str | None = None,
-    participant_sid: str | None = None,
-    outcome: str = "applied",
-) -> bool:
-    """Store a webhook event; False when its id is already stored (a redelivery).
-
-    A concurrent delivery of the same id waits for the first transaction and then gets False,
-    so exactly one of them applies the effect."""
-    if not event_id or not event:
-        raise InvalidInput("a webhook event needs its id and its event name")
-    if outcome not in OUTCOMES:
-        raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}")
-    stored = await conn.fetchval(
-        INSERT_WEBHOOK_EVENT, event_id, event, room_sid, room_name, participant_sid, payload,
-        created_at, outcome,
-    )
-    return stored is not None
-
 
 @dataclass(frozen=True)
 class NewWebhookEvent:
-    """One row for insert_webhook_events: the body as LiveKit sent it (JSON text, stored as jsonb)."""
+    """One delivery for record_webhook_events: its webhook_events row (the body as LiveKit sent
+    it, JSON text, stored as jsonb) and its effect on the call record (an object as
+    sql/0017_webhook_effects.sql reads it; times and ids may be datetimes and UUIDs), or None for
+    an event that is only stored."""
     event_id: str
     event: str
     body: str
@@ -66,33 +36,30 @@ class NewWebhookEvent:
     room_name: str | None = None
     participant_sid: str | None = None
     outcome: str = "applied"
+    effect: dict[str, Any] | None = None
 
 
-INSERT_WEBHOOK_EVENTS = """
-insert into webhook_events (
-    event_id, event, room_sid, room_name, participant_sid, payload, created_at, outcome
-)
-select e.event_id, e.event, e.room_sid, e.room_name, e.participant_sid, e.body::jsonb,
-       e.created_at, e.outcome
-  from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-              $7::timestamptz[], $8::text[])
-       as e(event_id, event, room_sid, room_name, participant_sid, body, created_at, outcome)
-on conflict (event_id, created_at) do nothing
-returning event_id
+# One statement, so that on its own (no transaction open) it is one round trip and one commit.
+RECORD_WEBHOOK_EVENTS = """
+select webhook_record_events($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                             $7::timestamptz[], $8::text[], $9::text::jsonb, $10::text[])
 """
 
 
 @repository
-async def insert_webhook_events(conn: asyncpg.Connection, *, events: Sequence[NewWebhookEvent]) -> set[str]:
-    """Store several webhook events in one statement (the webhook service's group commit); the
-    ids that were new. An id given twice is stored once (and returned once)."""
+async def record_webhook_events(conn: asyncpg.Connection, *, events: Sequence[NewWebhookEvent]) -> set[str]:
+    """Store several deliveries and apply the effects of the new ones, in arrival order, in one
+    statement (sql/0020_webhook_record_events.sql: the webhook service's group commit); the ids
+    that were new. An id given twice is stored and applied once."""
     for e in events:
         if not e.event_id or not e.event:
             raise InvalidInput("a webhook event needs its id and its event name")
         if e.outcome not in OUTCOMES:
             raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}")
-    rows = await conn.fetch(INSERT_WEBHOOK_EVENTS, *(
-        [getattr(e, name) for e in events]
-        for name in ("event_id", "event", "room_sid", "room_name", "participant_sid", "body",
-                     "created_at", "outcome")))
-    return {r["event_id"] for r in rows}
+    rows = [[getattr(e, name) for e in events]
+            for name in ("event_id", "event", "room_sid", "room_name", "participant_sid", "body",
+                         "created_at", "outcome")]
+    fresh = await conn.fetchval(RECORD_WEBHOOK_EVENTS, *rows,
+                                json.dumps([e.effect for e in events], default=str),
+                                list(lifecycle.VERDICT_REASONS))
+    return set(fresh)
