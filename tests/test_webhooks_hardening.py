@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import socket
 import time
@@ -61,6 +62,17 @@ async def test_a_verified_body_nested_too_deep_is_a_400(client):
     response = await client.post(WEBHOOK_PATH, data=body, headers={"Authorization": sign(body)})
     # Under the 1 MiB limit, signed: parsed after the signature checks out, a 400, not a 500.
     assert response.status == 400
+
+
+@pytest.mark.parametrize("field", ["createdAt", "joinedAt"])
+async def test_a_verified_event_dated_after_the_year_9999_is_a_400_and_writes_nothing(client, pool, field):
+    event = json.loads(body_of(realistic_call()["caller_joined"]))
+    (event if field == "createdAt" else event["participant"])[field] = str(10**12)
+    body = json.dumps(event).encode()
+    response = await client.post(WEBHOOK_PATH, data=body, headers={"Authorization": sign(body)})
+    assert response.status == 400 and "year 9999" in (await response.json())["error"]
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("select count(*) from webhook_events") == 0
 
 
 async def test_a_body_that_trickles_is_cut_within_the_body_timeout(client, pool):

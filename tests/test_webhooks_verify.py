@@ -67,6 +67,11 @@ def _unsigned_claims(**extra) -> dict:
     return {"iss": API_KEY, "sub": "", "nbf": int(time.time()), "exp": int(time.time()) + 300, **extra}
 
 
+def _signed(*, algorithm: str = "HS256", headers: dict | None = None, **claims) -> str:
+    """A token signed with the right key and secret, with other claims than livekit-server's."""
+    return jwt.encode({**_unsigned_claims(), **claims}, API_SECRET, algorithm=algorithm, headers=headers)
+
+
 def _unverified_cases() -> list[tuple]:
     """(case, body, Authorization header or None, reason in the answer)"""
     return [
@@ -85,6 +90,20 @@ def _unverified_cases() -> list[tuple]:
          "required claim"),
         ("alg none", BODY, jwt.encode(_unsigned_claims(sha256=_digest(BODY)), None, algorithm="none"),
          "algorithm other than HS256"),
+        ("HS512, the right secret", BODY, _signed(sha256=_digest(BODY), algorithm="HS512"),
+         "algorithm other than HS256"),
+        ("a critical extension", BODY, _signed(sha256=_digest(BODY), headers={"crit": ["exp"]}),
+         "extensions we do not support"),
+        ("not valid before a time to come", BODY, _signed(sha256=_digest(BODY), nbf=int(time.time()) + 600),
+         "not yet valid (nbf)"),
+        ("issued in the future", BODY, _signed(sha256=_digest(BODY), iat=int(time.time()) + 600),
+         "not yet valid (iat)"),
+        ("exp not a number", BODY, _signed(sha256=_digest(BODY), exp="soon"), "exp is not an integer"),
+        ("an audience", BODY, _signed(sha256=_digest(BODY), aud="someone-else"), "audience"),
+        ("sub not a string", BODY, _signed(sha256=_digest(BODY), sub=7), "sub is not a string"),
+        ("signature of another token", BODY,
+         sign(BODY).rsplit(".", 1)[0] + "." + sign(OTHER_BODY).rsplit(".", 1)[1], "bad signature"),
+        ("four segments", BODY, sign(BODY) + ".x", "malformed token"),
         ("body hash mismatch", BODY, sign(OTHER_BODY), "hash mismatch"),
         ("token without a body hash", BODY, AccessToken(API_KEY, API_SECRET).to_jwt(),
          "sha256 was not found"),
@@ -120,6 +139,17 @@ async def test_a_delivery_signed_with_a_rotated_key_pair_is_accepted(client):
     response = await post(client, realistic_call()["room_started"], key=OLD_KEY, secret=OLD_SECRET)
     assert response.status == 200
     assert (await response.json())["status"] == "applied"
+
+
+async def test_a_token_within_a_minute_of_our_clock_is_accepted(client):
+    body = body_of(realistic_call()["room_started"])
+    now = int(time.time())
+    # A server clock 30 s ahead of ours; a token that expired 20 s ago by our clock.
+    for nbf, exp in ((now + 30, now + 330), (now - 300, now - 20)):
+        token = jwt.encode({"iss": API_KEY, "nbf": nbf, "iat": nbf, "exp": exp, "sha256": _digest(body)},
+                           API_SECRET, algorithm="HS256")
+        response = await client.post(WEBHOOK_PATH, data=body, headers={"Authorization": token})
+        assert response.status == 200
 
 
 @pytest.mark.parametrize(("body", "reason"), [
