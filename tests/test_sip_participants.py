@@ -39,7 +39,7 @@ def test_the_agent_and_the_webhooks_read_the_same_phone_caller():
     info = ParticipantInfo(identity="sip_1", sid="PA_1", kind=ParticipantInfo.Kind.SIP, attributes=PHONE)
     caller = Caller.from_participant(live)
     assert caller.is_sip and caller.name is None
-    assert fields.sip_numbers(info).given() == {
+    assert sip.sip_numbers(fields.kind(info), info.attributes).given() == {
         "caller_number": caller.number, "dialed_number": caller.dialed_number,
         "sip_call_id": caller.sip_call_id}
     web = SimpleNamespace(identity="web", sid="PA_2", name="Ann", attributes=PHONE,

@@ -43,10 +43,6 @@ def enum_name(enum: Any, number: int) -> str:
         return f"UNKNOWN_{number}"
 
 
-def sip_numbers(p: ParticipantInfo) -> sip.SipNumbers:
-    return sip.sip_numbers(kind(p), p.attributes)
-
-
 def recording_location(egress: EgressInfo) -> str | None:
     """Where the recording went: the first file, else the segments' playlist (the deprecated
     single-result fields of older servers included)."""

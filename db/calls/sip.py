@@ -5,7 +5,7 @@ reads live participants (livekit.rtc), the webhook service ParticipantInfo; both
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from db.desk.phone import normalize_phone
@@ -40,7 +40,7 @@ class SipNumbers:
     sip_call_id: str | None = None
 
     def given(self) -> dict[str, str]:
-        return {column: value for column, value in asdict(self).items() if value}
+        return {column: value for column, value in vars(self).items() if value}
 
 
 def sip_numbers(kind: str, attributes: Mapping[str, str]) -> SipNumbers:

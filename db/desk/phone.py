@@ -14,6 +14,7 @@ assigned today: the 555-01xx numbers of the demo and the tests are fictional but
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -32,6 +33,9 @@ class InvalidPhone(DomainError):
     """A number we need is not one we could call back."""
 
 
+# libphonenumber takes ~50 us a number, and the same few numbers come back all call long (each
+# webhook about the SIP participant carries them): the answer depends on nothing else.
+@functools.lru_cache(maxsize=4096)
 def normalize_phone(raw: str | None, *, region: str | None = DEFAULT_REGION) -> str | None:
     """The E.164 form of `raw`, or None when it is not a phone number. National numbers are read
     in `region` (an ISO country code such as 'US' or 'GB'; None: only international ones)."""
