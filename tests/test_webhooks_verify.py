@@ -68,8 +68,11 @@ def _unsigned_claims(**extra) -> dict:
 
 
 def _signed(*, algorithm: str = "HS256", headers: dict | None = None, **claims) -> str:
-    """A token signed with the right key and secret, with other claims than livekit-server's."""
-    return jwt.encode({**_unsigned_claims(), **claims}, API_SECRET, algorithm=algorithm, headers=headers)
+    """A token signed with the right key and secret, with other claims than livekit-server's.
+    Made when the tests are collected: it stays unexpired for six hours (AccessToken's default
+    ttl), however long the suite runs before its case does."""
+    lasting = {**_unsigned_claims(), "exp": int(time.time()) + 6 * 3600}
+    return jwt.encode({**lasting, **claims}, API_SECRET, algorithm=algorithm, headers=headers)
 
 
 def _unverified_cases() -> list[tuple]:
