@@ -67,11 +67,14 @@ def _unsigned_claims(**extra) -> dict:
     return {"iss": API_KEY, "sub": "", "nbf": int(time.time()), "exp": int(time.time()) + 300, **extra}
 
 
+# The cases' tokens are made when the tests are collected, maybe many minutes before their case
+# runs: they expire in six hours (AccessToken's default ttl), and their future is a day away.
+EXPIRES, A_DAY_AHEAD = int(time.time()) + 6 * 3600, int(time.time()) + 24 * 3600
+
+
 def _signed(*, algorithm: str = "HS256", headers: dict | None = None, **claims) -> str:
-    """A token signed with the right key and secret, with other claims than livekit-server's.
-    Made when the tests are collected: it stays unexpired for six hours (AccessToken's default
-    ttl), however long the suite runs before its case does."""
-    lasting = {**_unsigned_claims(), "exp": int(time.time()) + 6 * 3600}
+    """A token signed with the right key and secret, with other claims than livekit-server's."""
+    lasting = {**_unsigned_claims(), "exp": EXPIRES}
     return jwt.encode({**lasting, **claims}, API_SECRET, algorithm=algorithm, headers=headers)
 
 
@@ -97,9 +100,9 @@ def _unverified_cases() -> list[tuple]:
          "algorithm other than HS256"),
         ("a critical extension", BODY, _signed(sha256=_digest(BODY), headers={"crit": ["exp"]}),
          "extensions we do not support"),
-        ("not valid before a time to come", BODY, _signed(sha256=_digest(BODY), nbf=int(time.time()) + 600),
+        ("not valid before a time to come", BODY, _signed(sha256=_digest(BODY), nbf=A_DAY_AHEAD),
          "not yet valid (nbf)"),
-        ("issued in the future", BODY, _signed(sha256=_digest(BODY), iat=int(time.time()) + 600),
+        ("issued in the future", BODY, _signed(sha256=_digest(BODY), iat=A_DAY_AHEAD),
          "not yet valid (iat)"),
         ("exp not a number", BODY, _signed(sha256=_digest(BODY), exp="soon"), "exp is not an integer"),
         ("an audience", BODY, _signed(sha256=_digest(BODY), aud="someone-else"), "audience"),
