@@ -110,10 +110,9 @@ class WebhookVerifier:
         secret = self._secrets.get(issuer)
         signed = f"{header_segment}.{payload_segment}".encode()
         expected = hmac.digest(secret or self._decoy, signed, "sha256")
-        if not hmac.compare_digest(expected, signature):
+        # Compared first, whatever the key: an unknown key costs what a bad signature costs.
+        if not hmac.compare_digest(expected, signature) or secret is None:
             raise WebhookVerificationError("unknown API key" if secret is None else "bad signature")
-        if secret is None:  # a forged signature cannot match a secret nobody has
-            raise WebhookVerificationError("unknown API key")
         self._check_claims(claims)
         return claims
 
